@@ -1,0 +1,80 @@
+"""Behavioral cloning from expert demonstrations.
+
+  python -m experiments.train --config=configs/bc.py:reach --workdir=/tmp/bc_reach
+
+Args after the colon: the task, then optional `debug` (tiny and fast, for smoke tests).
+Without `--config.data.path`, the run first collects `collect.num_episodes` expert
+demonstrations into WORKDIR/demos (and reuses them when restarted).
+"""
+
+import ml_collections
+
+from configs import common
+
+
+def get_config(arg: str = 'reach') -> ml_collections.ConfigDict:
+  args = common.parse_arg(arg, task='reach', debug=False)
+  config = ml_collections.ConfigDict()
+  config.algorithm = 'bc'
+  config.seed = 0
+  config.num_devices = 0  # 0: all local devices; the batch is split across them.
+  config.progress_bar = True
+
+  config.env = common.env_config(args['task'])
+  # Used only when data.path is empty: the default expert demonstrations.
+  config.collect = common.collect_config(args['task'])
+
+  config.data = ml_collections.ConfigDict()
+  config.data.path = ''  # an RLDS dataset directory; '' collects into WORKDIR/demos
+  config.data.split = 'train'
+  config.data.action_key = 'action'  # or 'expert_action' (the expert's labels)
+  config.data.max_episodes = 0  # 0 keeps all
+  config.data.only_successful = False
+  config.data.min_return = float('-inf')
+
+  config.normalization = ml_collections.ConfigDict()
+  config.normalization.observations = True
+  config.normalization.actions = True
+  config.normalization.min_std = 1e-3
+
+  config.network = ml_collections.ConfigDict()
+  config.network.encoder = 'mlp'
+  config.network.hidden_sizes = (256, 256)
+  config.network.activation = 'relu'
+  config.network.layer_norm = False
+  config.network.head = 'deterministic'
+  config.network.squash = False
+
+  config.optimizer = ml_collections.ConfigDict()
+  config.optimizer.name = 'adam'
+  config.optimizer.learning_rate = 1e-3
+  config.optimizer.schedule = 'cosine'
+  config.optimizer.warmup_steps = 0
+  config.optimizer.final_lr_fraction = 0.01
+  config.optimizer.weight_decay = 0.0
+  config.optimizer.grad_clip_norm = 1.0
+
+  config.train = ml_collections.ConfigDict()
+  config.train.num_steps = 20_000
+  config.train.batch_size = 256
+  config.train.steps_per_call = 500  # updates fused into one compiled call
+  config.train.eval_every = 5_000
+  config.train.checkpoint_every = 5_000
+  config.train.keep_checkpoints = 2
+
+  config.eval = ml_collections.ConfigDict()
+  config.eval.num_episodes = 256
+  config.eval.deterministic = True
+
+  if args['debug']:
+    config.collect.num_episodes = 16
+    config.collect.num_parallel_envs = 16
+    config.network.hidden_sizes = (32, 32)
+    config.train.num_steps = 40
+    config.train.batch_size = 32
+    config.train.steps_per_call = 10
+    config.train.eval_every = 20
+    config.train.checkpoint_every = 20
+    config.eval.num_episodes = 16
+    config.progress_bar = False
+  return config

@@ -1,0 +1,46 @@
+"""Config sections shared by every experiment: the task and how its demos are collected.
+
+Each task's environment settings live here once, so collection, BC and later DAgger
+runs of a task agree on them.
+"""
+
+import ml_collections
+
+# Per task: environment kwargs (see the task module's constructor), episode horizon, and
+# how many expert demonstrations a default run collects.
+TASKS = {
+    'reach': dict(kwargs=dict(), horizon=50, num_demos=100),
+}
+
+
+def parse_arg(arg: str, **defaults):
+  """'reach,debug' -> {'task': 'reach', 'debug': True}; the first token is the task."""
+  tokens = [t for t in (arg or '').split(',') if t]
+  parsed = dict(defaults)
+  if tokens and '=' not in tokens[0] and tokens[0] not in defaults:
+    parsed['task'] = tokens.pop(0)
+  for token in tokens:
+    key, _, value = token.partition('=')
+    if key not in defaults:
+      raise ValueError(f'unknown config arg {key!r}; known: {sorted(defaults)}')
+    parsed[key] = True if not value else type(defaults[key])(value)
+  if parsed.get('task') not in TASKS:
+    raise ValueError(f'unknown task {parsed.get("task")!r}; known: {sorted(TASKS)}')
+  return parsed
+
+
+def env_config(task: str) -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict(dict(
+      name=task,
+      kwargs=dict(TASKS[task]['kwargs']),
+      horizon=TASKS[task]['horizon'],
+      task_id=0,
+  ))
+
+
+def collect_config(task: str, seed: int = 0) -> ml_collections.ConfigDict:
+  return ml_collections.ConfigDict(dict(
+      num_episodes=TASKS[task]['num_demos'],
+      num_parallel_envs=256,
+      seed=seed,
+  ))

@@ -1,0 +1,14 @@
+"""Imitation-learning algorithms, each a module of pure functions plus `train`."""
+
+from typing import Any, Callable, Dict
+
+from imitation.agents import bc
+from imitation.errors import ConfigError
+
+TRAINERS: Dict[str, Callable[..., Dict[str, Any]]] = {bc.ALGORITHM: bc.train}
+
+
+def get_trainer(algorithm: str) -> Callable[..., Dict[str, Any]]:
+  if algorithm not in TRAINERS:
+    raise ConfigError(f'unknown algorithm {algorithm!r}; available: {", ".join(TRAINERS)}')
+  return TRAINERS[algorithm]

@@ -1,0 +1,31 @@
+"""Turning a trained policy network into an act function on raw observations."""
+
+from typing import Any, Dict, Tuple
+
+import jax
+
+from imitation.data import normalization as normalization_lib
+from imitation.evaluation.rollout import ActFn
+from imitation.networks.policy import Policy
+
+
+def make_act_fn(policy: Policy, deterministic: bool = True) -> ActFn:
+  """`act((params, normalization), observation, rng) -> action` in environment units.
+
+  Observations are normalised with the training statistics, the policy's distribution is
+  reduced to its mode (or sampled), and the action is mapped back to environment units.
+  """
+
+  def act(
+      policy_params: Tuple[Any, normalization_lib.Normalization],
+      observation: Dict[str, jax.Array],
+      rng: jax.Array,
+  ) -> jax.Array:
+    params, normalization = policy_params
+    distribution = policy.apply(
+        params, normalization_lib.normalize_observation(normalization, observation)
+    )
+    action = distribution.mode() if deterministic else distribution.sample(rng)
+    return normalization_lib.denormalize_action(normalization, action)
+
+  return act

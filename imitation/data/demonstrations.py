@@ -1,0 +1,71 @@
+"""Getting the training demonstrations a config asks for: load them, or collect defaults."""
+
+import os
+from typing import Any, Dict, Tuple
+
+from absl import logging
+import ml_collections
+import numpy as np
+
+from imitation import envs
+from imitation.data import collect
+from imitation.data import rlds
+from imitation.data import transitions as transitions_lib
+from imitation.errors import DatasetError
+
+DEFAULT_DEMOS_DIR = 'demos'
+
+
+def resolve_dataset(config: ml_collections.ConfigDict, workdir: str) -> str:
+  """`config.data.path`, or expert demos collected into `workdir/demos` (reused on restart)."""
+  if config.data.path:
+    return os.path.abspath(os.path.expanduser(config.data.path))
+  path = os.path.join(workdir, DEFAULT_DEMOS_DIR)
+  if rlds.dataset_exists(path):
+    logging.info('reusing demonstrations in %s', path)
+    return path
+  logging.info('no dataset given: collecting %d expert episodes into %s',
+               config.collect.num_episodes, path)
+  summary = collect.collect_demonstrations(config.env, config.collect, path)
+  logging.info('collected: %s', summary)
+  return path
+
+
+def load_transitions(
+    config: ml_collections.ConfigDict, path: str, env: Any
+) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+  """Reads, filters and flattens the dataset, and checks that it fits `env`.
+
+  Returns:
+    (transitions, info) where info counts the episodes and transitions used.
+  """
+  episodes, metadata = rlds.load_episodes(path, config.data.split)
+  data_env = metadata.get('env_name')
+  if data_env is not None and data_env != config.env.name:
+    raise DatasetError(
+        f'dataset {path} was collected on {data_env!r} but the config trains on '
+        f'{config.env.name!r}'
+    )
+  num_available = len(episodes)
+  episodes = transitions_lib.filter_episodes(
+      episodes,
+      only_successful=config.data.only_successful,
+      min_return=config.data.min_return,
+  )
+  if config.data.max_episodes:
+    episodes = episodes[: config.data.max_episodes]
+  if not episodes:
+    raise DatasetError(f'no episodes of {path} pass the data filters')
+  transitions = transitions_lib.episodes_to_transitions(episodes, config.data.action_key)
+  transitions_lib.check_matches_env(
+      transitions, envs.observation_spec(env), env.action_size, source=path
+  )
+  info = {
+      'num_demos': len(episodes),
+      'num_available_episodes': num_available,
+      'num_transitions': int(transitions['action'].shape[0]),
+      'demo_success_rate': float(
+          np.mean([e['episode_metadata']['success'] for e in episodes])
+      ),
+  }
+  return transitions, info

@@ -1,0 +1,88 @@
+"""The RLDS episode schema as numpy dicts, and cutting batched rollouts into episodes.
+
+An episode is `{'steps': {...}, 'episode_metadata': {...}}` with one step per observation:
+an episode of L actions has L + 1 steps, the last one (`is_last`) carrying the final
+observation and a zero action, as RLDS prescribes.
+"""
+
+from typing import Any, Dict, List, Sequence
+
+import numpy as np
+
+Episode = Dict[str, Any]
+
+STEP_KEYS = (
+    'observation', 'action', 'expert_action', 'reward', 'discount', 'is_first',
+    'is_last', 'is_terminal',
+)
+METADATA_KEYS = (
+    'task_id', 'success', 'source', 'seed', 'episode_index', 'return', 'length', 'round',
+)
+SOURCES = ('expert', 'dagger', 'learner')
+
+
+def trajectory_to_episodes(
+    trajectory: Any,
+    *,
+    source: str,
+    seed: int,
+    episode_indices: Sequence[int],
+    task_id: int = 0,
+    round_index: int = 0,
+) -> List[Episode]:
+  """Cuts a time-major batch of rollouts ([T, num_envs, ...] numpy) into RLDS episodes.
+
+  Args:
+    trajectory: an `evaluation.rollout.Trajectory` fetched to the host.
+    source: who produced the data, one of SOURCES.
+    seed: the collection seed; episode i was reset with fold_in(PRNGKey(seed), i).
+    episode_indices: the global index of each column's episode.
+    task_id: task id recorded in the metadata.
+    round_index: data-collection round (0 for expert demonstrations, k for DAgger round k).
+  """
+  if source not in SOURCES:
+    raise ValueError(f'source must be one of {SOURCES}, got {source!r}')
+  tr = {k: np.asarray(v) for k, v in vars(trajectory).items() if k != 'observation'}
+  observation = {k: np.asarray(v) for k, v in trajectory.observation.items()}
+  horizon, num_envs = tr['done'].shape
+  if len(episode_indices) != num_envs:
+    raise ValueError(f'{len(episode_indices)} episode indices for {num_envs} episodes')
+  episodes = []
+  for e in range(num_envs):
+    ended = np.flatnonzero(tr['done'][:, e] > 0)
+    length = int(ended[0]) + 1 if len(ended) else horizon
+    terminal = bool(len(ended)) and tr['truncation'][length - 1, e] == 0
+
+    def with_final(x, fill=0):
+      return np.concatenate([x[:length, e], np.full((1,) + x.shape[2:], fill, x.dtype)])
+
+    is_first = np.zeros(length + 1, bool)
+    is_first[0] = True
+    is_last = np.zeros(length + 1, bool)
+    is_last[-1] = True
+    discount = np.ones(length + 1, np.float32)
+    if terminal:
+      discount[-1] = 0.0
+    reward = with_final(tr['reward']).astype(np.float32)
+    steps = {
+        'observation': {k: v[: length + 1, e] for k, v in observation.items()},
+        'action': with_final(tr['action']).astype(np.float32),
+        'expert_action': with_final(tr['expert_action']).astype(np.float32),
+        'reward': reward,
+        'discount': discount,
+        'is_first': is_first,
+        'is_last': is_last,
+        'is_terminal': is_last & terminal,
+    }
+    metadata = {
+        'task_id': np.int32(task_id),
+        'success': bool(tr['success'][length - 1, e] > 0),
+        'source': source,
+        'seed': np.int64(seed),
+        'episode_index': np.int64(episode_indices[e]),
+        'return': np.float32(reward.sum()),
+        'length': np.int32(length),
+        'round': np.int32(round_index),
+    }
+    episodes.append({'steps': steps, 'episode_metadata': metadata})
+  return episodes

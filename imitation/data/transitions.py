@@ -1,0 +1,92 @@
+"""Flattening RLDS episodes to (observation, action) transitions and checking them."""
+
+from typing import Any, Dict, Mapping, Sequence
+
+import numpy as np
+
+from imitation.data import episodes as episodes_lib
+from imitation.errors import DatasetError
+
+
+def episodes_to_transitions(
+    episodes: Sequence[episodes_lib.Episode], action_key: str = 'action'
+) -> Dict[str, Any]:
+  """Concatenates every non-final step: `{'observation': {...}, 'action': [N, A], ...}`.
+
+  Args:
+    episodes: RLDS episodes as numpy dicts.
+    action_key: the step field that is the training target: 'action' (what was executed)
+      or 'expert_action' (the expert's label, which is what DAgger learns from).
+  """
+  if not episodes:
+    raise DatasetError('the dataset holds no episodes')
+  if action_key not in episodes[0]['steps']:
+    raise DatasetError(
+        f'steps have no {action_key!r} field; fields: {sorted(episodes[0]["steps"])}'
+    )
+  parts = {'observation': [], 'action': [], 'task_id': [], 'episode_index': []}
+  for index, episode in enumerate(episodes):
+    steps = episode['steps']
+    keep = ~np.asarray(steps['is_last'], bool)
+    parts['observation'].append({k: v[keep] for k, v in steps['observation'].items()})
+    parts['action'].append(np.asarray(steps[action_key], np.float32)[keep])
+    task_id = episode.get('episode_metadata', {}).get('task_id', 0)
+    parts['task_id'].append(np.full(keep.sum(), task_id, np.int32))
+    parts['episode_index'].append(np.full(keep.sum(), index, np.int32))
+  keys = parts['observation'][0].keys()
+  return {
+      'observation': {
+          k: np.concatenate([o[k] for o in parts['observation']]) for k in keys
+      },
+      'action': np.concatenate(parts['action']),
+      'task_id': np.concatenate(parts['task_id']),
+      'episode_index': np.concatenate(parts['episode_index']),
+  }
+
+
+def check_matches_env(
+    transitions: Mapping[str, Any],
+    observation_spec: Mapping[str, Any],
+    action_dim: int,
+    *,
+    source: str,
+) -> None:
+  """Raises a DatasetError naming the first difference between the data and the env."""
+  data_keys = set(transitions['observation'])
+  env_keys = set(observation_spec)
+  if data_keys != env_keys:
+    raise DatasetError(
+        f'dataset {source} has observation keys {sorted(data_keys)} but the environment '
+        f'produces {sorted(env_keys)}'
+    )
+  for key, spec in observation_spec.items():
+    shape = tuple(transitions['observation'][key].shape[1:])
+    if shape != tuple(spec.shape):
+      raise DatasetError(
+          f'dataset {source} has observation {key!r} of shape {shape} but the environment '
+          f'produces {tuple(spec.shape)}'
+      )
+  data_action_dim = transitions['action'].shape[-1]
+  if data_action_dim != action_dim:
+    raise DatasetError(
+        f'dataset {source} has actions of size {data_action_dim} but the environment '
+        f'takes {action_dim}'
+    )
+
+
+def filter_episodes(
+    episodes: Sequence[episodes_lib.Episode],
+    *,
+    only_successful: bool = False,
+    min_return: float = -np.inf,
+) -> list:
+  """Quality filter: keeps episodes that succeeded (if asked) and reached `min_return`."""
+  kept = []
+  for episode in episodes:
+    metadata = episode.get('episode_metadata', {})
+    if only_successful and not metadata.get('success', False):
+      continue
+    if float(metadata.get('return', np.inf)) < min_return:
+      continue
+    kept.append(episode)
+  return kept

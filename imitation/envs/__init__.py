@@ -1,0 +1,23 @@
+"""Brax imitation tasks, each with an expert and a success rule, behind `make(name)`."""
+
+import contextlib
+import io
+import warnings
+
+# Importing mujoco.mjx prints a notice about the optional `warp` backend to stdout, and
+# Brax warns that its pipelines are unmaintained; neither concerns our CPU/MJX use.
+warnings.filterwarnings('ignore', message='Brax System, piplines and environments')
+warnings.filterwarnings('ignore', message='Failed to import mujoco_warp')
+with contextlib.redirect_stdout(io.StringIO()):
+  import brax.envs  # pylint: disable=unused-import
+
+from imitation.envs import reach
+from imitation.envs.base import ExpertFn, ImitationTask, expert_fn, observation_spec
+from imitation.envs.registry import make, register, registered_tasks
+
+register('reach', reach.Reach)
+
+__all__ = [
+    'ExpertFn', 'ImitationTask', 'expert_fn', 'make', 'observation_spec', 'register',
+    'registered_tasks',
+]

@@ -1,0 +1,51 @@
+"""Closed-loop evaluation of a policy (and of the expert) on a batch of episodes."""
+
+from typing import Any, Dict, Optional
+
+from brax.envs.base import Env
+import jax
+import numpy as np
+
+from imitation.evaluation import rollout as rollout_lib
+
+
+class Evaluator:
+  """Compiles one rollout of `num_episodes` parallel episodes; call it as often as needed.
+
+  The learner and the expert are evaluated by the same compiled program (`beta` picks who
+  acts), so comparing them costs no second compilation.
+  """
+
+  def __init__(
+      self,
+      env: Env,
+      act_fn: Optional[rollout_lib.ActFn],
+      num_episodes: int,
+      horizon: int,
+  ):
+    self.num_episodes = num_episodes
+    self.horizon = horizon
+    rollout = rollout_lib.make_rollout(env, horizon, act_fn)
+
+    def evaluate(policy_params, rng, beta):
+      rng_reset, rng_rollout = jax.random.split(rng)
+      reset_keys = jax.random.split(rng_reset, num_episodes)
+      trajectory = rollout(policy_params, reset_keys, rng_rollout, beta)
+      return rollout_lib.episode_statistics(trajectory)
+
+    self._evaluate = jax.jit(evaluate)
+
+  def __call__(self, policy_params: Any, rng: jax.Array, beta: float = 0.0) -> Dict[str, float]:
+    """Summary metrics over the episodes: means, plus the spread of success and return."""
+    stats = jax.device_get(self._evaluate(policy_params, rng, beta))
+    success = np.asarray(stats['success'], np.float64)
+    returns = np.asarray(stats['return'], np.float64)
+    return {
+        'success_rate': float(success.mean()),
+        'success_rate_stderr': float(success.std() / np.sqrt(len(success))),
+        'mean_return': float(returns.mean()),
+        'return_std': float(returns.std()),
+        'mean_length': float(np.mean(stats['length'])),
+        'expert_action_mse': float(np.mean(stats['expert_action_mse'])),
+        'num_episodes': int(len(success)),
+    }

@@ -1,0 +1,123 @@
+"""Vectorized rollouts: one compiled `lax.scan` over time, batched over environments.
+
+The same rollout serves data collection (the expert acts), evaluation (the learner acts)
+and DAgger (a beta-mixture of both). The expert labels every visited state, so a rollout
+of the learner also yields the expert's action in each state it reached.
+"""
+
+from typing import Any, Callable, Dict, Optional
+
+from brax.envs.base import Env
+from brax.envs.wrappers import training as brax_training
+import chex
+import flax
+import jax
+from jax import numpy as jp
+
+from imitation import envs
+
+# act_fn(policy_params, observation_batch, rng) -> action_batch
+ActFn = Callable[[Any, Dict[str, jax.Array], jax.Array], jax.Array]
+
+
+@flax.struct.dataclass
+class Trajectory:
+  """A batch of fixed-length rollouts, time-major: leading axes [T, num_envs].
+
+  `observation` has T + 1 entries: the observation before each action, then the last one.
+  Steps after an episode's `done` are padding (environments are not auto-reset).
+  """
+
+  observation: Dict[str, jax.Array]
+  action: jax.Array  # executed action
+  expert_action: jax.Array  # the expert's label for the same state
+  expert_in_control: jax.Array  # 1.0 where the executed action was the expert's
+  reward: jax.Array
+  done: jax.Array  # 1.0 from the step that ends the episode
+  truncation: jax.Array  # 1.0 where the episode ended by time limit, not termination
+  success: jax.Array  # the task's success metric after each step
+
+
+def wrap_for_rollout(env: Env, horizon: int) -> Env:
+  """Batches the env over a leading axis and ends episodes after `horizon` steps."""
+  return brax_training.EpisodeWrapper(
+      brax_training.VmapWrapper(env), episode_length=horizon, action_repeat=1
+  )
+
+
+def make_rollout(
+    env: Env,
+    horizon: int,
+    act_fn: Optional[ActFn] = None,
+) -> Callable[..., Trajectory]:
+  """Returns `rollout(policy_params, reset_keys, rng, beta) -> Trajectory` (not jitted).
+
+  At each step the expert acts with probability `beta`, independently per environment,
+  else the learner (`act_fn`) acts. Without `act_fn` the expert always acts. One
+  environment is run per row of `reset_keys`, so an episode is reproduced by its key.
+  """
+  batched_env = wrap_for_rollout(env, horizon)
+  expert = jax.vmap(envs.expert_fn(env))
+
+  def rollout(policy_params, reset_keys: jax.Array, rng: jax.Array, beta=1.0):
+    num_envs = reset_keys.shape[0]
+    state = batched_env.reset(reset_keys)
+
+    def step(state, step_rng):
+      rng_expert, rng_learner, rng_mix = jax.random.split(step_rng, 3)
+      expert_action = expert(state, jax.random.split(rng_expert, num_envs))
+      if act_fn is None:
+        use_expert = jp.ones((num_envs,))
+        action = expert_action
+      else:
+        learner_action = act_fn(policy_params, state.obs, rng_learner)
+        chex.assert_equal_shape([learner_action, expert_action])
+        use_expert = jax.random.bernoulli(rng_mix, beta, (num_envs,)).astype(jp.float32)
+        action = jp.where(use_expert[:, None] > 0, expert_action, learner_action)
+      next_state = batched_env.step(state, action)
+      record = dict(
+          observation=state.obs,
+          action=action,
+          expert_action=expert_action,
+          expert_in_control=use_expert,
+          reward=next_state.reward,
+          done=next_state.done,
+          truncation=next_state.info['truncation'],
+          success=next_state.metrics['success'],
+      )
+      return next_state, record
+
+    final_state, record = jax.lax.scan(step, state, jax.random.split(rng, horizon))
+    record['observation'] = jax.tree.map(
+        lambda steps, last: jp.concatenate([steps, last[None]]),
+        record['observation'],
+        final_state.obs,
+    )
+    return Trajectory(**record)
+
+  return rollout
+
+
+def episode_mask(done: jax.Array) -> jax.Array:
+  """1.0 for the steps of each episode up to and including the one that ends it."""
+  ended_before = jp.cumsum(done, axis=0) - done
+  return (ended_before == 0).astype(jp.float32)
+
+
+def episode_statistics(trajectory: Trajectory) -> Dict[str, jax.Array]:
+  """Per-episode success (at the episode's last step), return and length: shape [num_envs]."""
+  mask = episode_mask(trajectory.done)
+  length = jp.sum(mask, axis=0).astype(jp.int32)
+  last = jp.maximum(length - 1, 0)
+  success = jp.take_along_axis(trajectory.success, last[None], axis=0)[0]
+  action_error = jp.sum(
+      jp.square(trajectory.action - trajectory.expert_action), axis=-1
+  )
+  return {
+      'success': success,
+      'return': jp.sum(trajectory.reward * mask, axis=0),
+      'length': length,
+      'expert_action_mse': jp.sum(action_error * mask, axis=0) / jp.maximum(length, 1),
+      'expert_fraction': jp.sum(trajectory.expert_in_control * mask, axis=0)
+      / jp.maximum(length, 1),
+  }

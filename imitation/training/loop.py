@@ -1,0 +1,94 @@
+"""The host loop every agent shares: compiled update chunks, evaluation, logging, checkpoints.
+
+The loop owns all I/O; what it drives is pure (`update`, `evaluate`). It resumes from the
+state it is given, so a run restored from a checkpoint continues where it stopped.
+"""
+
+import time
+from typing import Any, Callable, Dict, Optional
+
+import jax
+import ml_collections
+import tqdm
+
+from imitation.data.device_dataset import DeviceDataset
+from imitation.errors import ConfigError
+from imitation.training import checkpoint as checkpoint_lib
+from imitation.training import metric_writer
+from imitation.training import update_loop
+
+
+def check_train_config(config: ml_collections.ConfigDict) -> None:
+  """Step counts must be whole numbers of compiled chunks."""
+  for name in ('num_steps', 'eval_every', 'checkpoint_every'):
+    value = config[name]
+    if value <= 0 or value % config.steps_per_call:
+      raise ConfigError(
+          f'train.{name}={value} must be a positive multiple of '
+          f'train.steps_per_call={config.steps_per_call}'
+      )
+
+
+def fit(
+    state: Any,
+    dataset: DeviceDataset,
+    update: update_loop.UpdateFn,
+    *,
+    config: ml_collections.ConfigDict,
+    mesh: jax.sharding.Mesh,
+    checkpointer: checkpoint_lib.Checkpointer,
+    writer: metric_writer.MetricWriter,
+    evaluate: Optional[Callable[[Any], Dict[str, float]]] = None,
+    progress_bar: bool = True,
+    stop_at_step: Optional[int] = None,
+) -> Any:
+  """Trains from `state.step` to `config.num_steps` (the `train` config section).
+
+  Args:
+    state: the train state to continue from (step 0 or a restored checkpoint).
+    dataset: device-resident training data.
+    update: the agent's pure update.
+    config: the `train` config section.
+    mesh: devices to shard the batch over.
+    checkpointer: saves the state every `checkpoint_every` steps and at the end.
+    writer: receives train metrics every chunk and eval metrics every `eval_every`.
+    evaluate: closed-loop evaluation of a state, called every `eval_every` steps.
+    progress_bar: show a tqdm bar.
+    stop_at_step: stop early once this step is reached, as a preempted job would.
+
+  Returns:
+    The final train state.
+  """
+  check_train_config(config)
+  chunk = update_loop.make_train_chunk(
+      update, batch_size=config.batch_size, steps_per_call=config.steps_per_call, mesh=mesh
+  )
+  step = int(jax.device_get(state.step))
+  bar = tqdm.tqdm(
+      total=config.num_steps, initial=step, disable=not progress_bar, unit='step',
+      dynamic_ncols=True, desc='train',
+  )
+  last_time = time.time()
+  while step < config.num_steps:
+    state, metrics = chunk(state, dataset)
+    step += config.steps_per_call
+    metrics = jax.device_get(metrics)
+    now = time.time()
+    metrics['steps_per_second'] = config.steps_per_call / (now - last_time)
+    last_time = now
+    writer.write(step, metrics, prefix='train/')
+    postfix = {'loss': f'{float(metrics["loss"]):.4f}'}
+    if evaluate is not None and (step % config.eval_every == 0 or step == config.num_steps):
+      eval_metrics = evaluate(state)
+      writer.write(step, eval_metrics, prefix='eval/')
+      postfix['success'] = f'{eval_metrics["success_rate"]:.3f}'
+      last_time = time.time()  # keep evaluation out of the update throughput
+    if step % config.checkpoint_every == 0 or step == config.num_steps:
+      checkpointer.save(step, state)
+    bar.set_postfix(postfix, refresh=False)
+    bar.update(config.steps_per_call)
+    if stop_at_step is not None and step >= stop_at_step:
+      break
+  bar.close()
+  checkpointer.wait_until_finished()
+  return state

@@ -1,0 +1,45 @@
+"""Many agent updates fused into one compiled call, with the batch sharded over devices."""
+
+from typing import Any, Callable, Dict, Tuple
+
+import jax
+from jax import numpy as jp
+from jax.sharding import Mesh
+
+from imitation.data.device_dataset import DeviceDataset
+from imitation.training import sharding
+
+# update(train_state, batch, rng) -> (train_state, metrics)
+UpdateFn = Callable[[Any, Dict[str, Any], jax.Array], Tuple[Any, Dict[str, jax.Array]]]
+
+
+def make_train_chunk(
+    update: UpdateFn, *, batch_size: int, steps_per_call: int, mesh: Mesh
+) -> Callable[[Any, DeviceDataset], Tuple[Any, Dict[str, jax.Array]]]:
+  """Returns jitted `chunk(state, dataset) -> (state, mean metrics)` running `steps_per_call`
+  updates in a `lax.scan`, each on a batch sampled on device from `dataset`.
+
+  State and dataset are replicated over the mesh; each sampled batch is constrained to be
+  split over the data axis, so XLA partitions the update's batch computation across
+  devices (and all-reduces the gradients) without the update knowing.
+  """
+  sharding.check_batch_size(batch_size, mesh)
+  batch_sharding = sharding.batch_sharded(mesh)
+  replicated = sharding.replicated(mesh)
+
+  def chunk(state, dataset: DeviceDataset):
+    def body(state, _):
+      rng, rng_sample, rng_update = jax.random.split(state.rng, 3)
+      batch = dataset.sample(rng_sample, batch_size)
+      batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
+      return update(state.replace(rng=rng), batch, rng_update)
+
+    state, metrics = jax.lax.scan(body, state, None, length=steps_per_call)
+    return state, jax.tree.map(jp.mean, metrics)
+
+  return jax.jit(
+      chunk,
+      in_shardings=(replicated, replicated),
+      out_shardings=(replicated, replicated),
+      donate_argnums=0,
+  )
