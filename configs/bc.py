@@ -22,7 +22,7 @@ def get_config(arg: str = 'reach') -> ml_collections.ConfigDict:
 
   config.env = common.env_config(args['task'])
   # Used only when data.path is empty: the default expert demonstrations.
-  config.collect = common.collect_config(args['task'])
+  config.collect = common.collect_config(args['task'], seed=config.get_ref('seed'))
 
   config.data = ml_collections.ConfigDict()
   config.data.path = ''  # an RLDS dataset directory; '' collects into WORKDIR/demos

@@ -9,7 +9,7 @@ import ml_collections
 # Per task: environment kwargs (see the task module's constructor), episode horizon, and
 # how many expert demonstrations a default run collects.
 TASKS = {
-    'reach': dict(kwargs=dict(), horizon=50, num_demos=100),
+    'reach': dict(kwargs=dict(), horizon=50, num_demos=256),
 }
 
 
@@ -38,7 +38,8 @@ def env_config(task: str) -> ml_collections.ConfigDict:
   ))
 
 
-def collect_config(task: str, seed: int = 0) -> ml_collections.ConfigDict:
+def collect_config(task: str, seed=0) -> ml_collections.ConfigDict:
+  """`seed` may be a FieldReference, so that overriding the run's seed changes the demos."""
   return ml_collections.ConfigDict(dict(
       num_episodes=TASKS[task]['num_demos'],
       num_parallel_envs=256,
