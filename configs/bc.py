@@ -65,6 +65,10 @@ def get_config(arg: str = 'reach') -> ml_collections.ConfigDict:
   config.eval = ml_collections.ConfigDict()
   config.eval.num_episodes = 256
   config.eval.deterministic = True
+  # experiments.evaluate: which policy, and the rollout videos it writes.
+  config.eval.policy_dir = ''  # '' = WORKDIR/policy
+  config.eval.video_episodes = 4
+  config.eval.video_size = 128
 
   if args['debug']:
     config.collect.num_episodes = 16
@@ -76,5 +80,7 @@ def get_config(arg: str = 'reach') -> ml_collections.ConfigDict:
     config.train.eval_every = 20
     config.train.checkpoint_every = 20
     config.eval.num_episodes = 16
+    config.eval.video_episodes = 2
+    config.eval.video_size = 32
     config.progress_bar = False
   return config

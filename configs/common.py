@@ -6,10 +6,26 @@ runs of a task agree on them.
 
 import ml_collections
 
+_NO_NOISE = dict(relative_std=0.0, absolute_std=0.0)
+
 # Per task: environment kwargs (see the task module's constructor), episode horizon, and
 # how many expert demonstrations a default run collects.
 TASKS = {
-    'reach': dict(kwargs=dict(), horizon=50, num_demos=256),
+    'reach': dict(
+        kwargs=dict(success_radius=0.02, image_size=0), horizon=50, num_demos=256
+    ),
+    'drive': dict(
+        kwargs=dict(
+            track_radius=3.0, track_wobble=0.12, lane_half_width=0.3, speed=1.5,
+            max_steer=0.5, max_steer_rate=2.0, init_offset=0.0, init_heading=0.0,
+            expert_lookahead=0.8, image_size=0,
+        ),
+        horizon=300,
+        num_demos=32,
+        # Deployed with 10% steering execution error; demonstrated with a clean actuator.
+        action_noise=dict(relative_std=0.0, absolute_std=0.1),
+        demo_action_noise=dict(relative_std=0.0, absolute_std=0.0),
+    ),
 }
 
 
@@ -35,6 +51,9 @@ def env_config(task: str) -> ml_collections.ConfigDict:
       kwargs=dict(TASKS[task]['kwargs']),
       horizon=TASKS[task]['horizon'],
       task_id=0,
+      # Actuator execution error where policies are deployed (evaluation, DAgger rollouts):
+      # executed = a * (1 + relative_std * n1) + absolute_std * n2.
+      action_noise=dict(TASKS[task].get('action_noise', _NO_NOISE)),
   ))
 
 
@@ -44,4 +63,7 @@ def collect_config(task: str, seed=0) -> ml_collections.ConfigDict:
       num_episodes=TASKS[task]['num_demos'],
       num_parallel_envs=256,
       seed=seed,
+      # The actuator the demonstrations were recorded with; it replaces env.action_noise
+      # during collection (a clean demonstrator and a noisy deployment is covariate shift).
+      action_noise=dict(TASKS[task].get('demo_action_noise', _NO_NOISE)),
   ))

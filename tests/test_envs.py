@@ -1,4 +1,4 @@
-"""The reach task: registry, observation contract, expert quality, determinism."""
+"""Tasks: registry, observation contract, expert quality, success rules, determinism."""
 
 import chex
 import jax
@@ -6,58 +6,99 @@ from jax import numpy as jp
 import numpy as np
 import pytest
 
+from configs import common
 from imitation import envs
 from imitation.evaluation.evaluator import Evaluator
 
+TASKS = sorted(common.TASKS)
+STATE_SIZES = {'reach': 10, 'drive': 10}
 
-def test_registry_knows_reach_and_rejects_unknown():
-  assert 'reach' in envs.registered_tasks()
+
+@pytest.fixture(scope='module', params=TASKS)
+def task(request):
+  return request.param, envs.make(request.param, **common.TASKS[request.param]['kwargs'])
+
+
+def test_registry_knows_every_configured_task_and_rejects_unknown():
+  assert set(TASKS) <= set(envs.registered_tasks())
   with pytest.raises(ValueError, match="unknown task 'nope'.*reach"):
     envs.make('nope')
 
 
-def test_observation_is_a_float32_state_dict(reach_env):
-  spec = envs.observation_spec(reach_env)
+def test_observation_is_a_float32_state_dict(task):
+  name, env = task
+  spec = envs.observation_spec(env)
   assert set(spec) == {'state'}
-  assert spec['state'].shape == (10,)
+  assert spec['state'].shape == (STATE_SIZES[name],)
   assert spec['state'].dtype == jp.float32
-  state = jax.jit(reach_env.reset)(jax.random.PRNGKey(0))
-  chex.assert_shape(state.obs['state'], (10,))
-  assert set(state.metrics) >= {'success', 'distance'}
+  state = jax.jit(env.reset)(jax.random.PRNGKey(0))
+  chex.assert_shape(state.obs['state'], (STATE_SIZES[name],))
+  assert 'success' in state.metrics
 
 
-def test_success_means_fingertip_within_radius(reach_env):
-  state = jax.jit(reach_env.reset)(jax.random.PRNGKey(1))
-  to_target = np.asarray(state.obs['state'][-2:])
-  assert state.metrics['distance'] == pytest.approx(np.linalg.norm(to_target), rel=1e-5)
-  assert float(state.metrics['success']) == float(np.linalg.norm(to_target) < 0.02)
-
-
-def test_reset_is_deterministic_under_a_fixed_key(reach_env):
-  reset = jax.jit(jax.vmap(reach_env.reset))
+def test_reset_and_step_are_deterministic_under_a_fixed_key(task):
+  _, env = task
+  reset = jax.jit(jax.vmap(env.reset))
   keys = jax.random.split(jax.random.PRNGKey(7), 4)
   first, second = reset(keys), reset(keys)
   np.testing.assert_array_equal(first.obs['state'], second.obs['state'])
   other = reset(jax.random.split(jax.random.PRNGKey(8), 4))
   assert not np.allclose(first.obs['state'], other.obs['state'])
+  step = jax.jit(jax.vmap(env.step))
+  action = jp.zeros((4, env.action_size))
+  np.testing.assert_array_equal(step(first, action).obs['state'], step(second, action).obs['state'])
 
 
-def test_expert_succeeds_on_at_least_95_percent(reach_env):
-  evaluator = Evaluator(reach_env, act_fn=None, num_episodes=256, horizon=50)
+def test_expert_succeeds_on_at_least_95_percent_of_1000_episodes(task):
+  name, env = task
+  evaluator = Evaluator(env, act_fn=None, num_episodes=1000, horizon=common.TASKS[name]['horizon'])
   metrics = evaluator(None, jax.random.PRNGKey(0))
   assert metrics['success_rate'] >= 0.95, metrics
-  # Same key, same episodes: the whole rollout is deterministic.
-  assert evaluator(None, jax.random.PRNGKey(0)) == metrics
 
 
-def test_expert_is_vmappable_and_bounded(reach_env):
-  states = jax.jit(jax.vmap(reach_env.reset))(jax.random.split(jax.random.PRNGKey(0), 8))
-  expert = jax.jit(jax.vmap(envs.expert_fn(reach_env)))
+def test_expert_is_vmappable_and_bounded(task):
+  _, env = task
+  states = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(0), 8))
+  expert = jax.jit(jax.vmap(envs.expert_fn(env)))
   actions = expert(states, jax.random.split(jax.random.PRNGKey(1), 8))
-  chex.assert_shape(actions, (8, reach_env.action_size))
+  chex.assert_shape(actions, (8, env.action_size))
   assert np.all(np.abs(np.asarray(actions)) <= 1.0)
 
 
-def test_invalid_target_annulus_is_rejected():
+def test_reach_success_means_fingertip_within_radius():
+  env = envs.make('reach')
+  state = jax.jit(env.reset)(jax.random.PRNGKey(1))
+  to_target = np.asarray(state.obs['state'][-2:])
+  assert state.metrics['distance'] == pytest.approx(np.linalg.norm(to_target), rel=1e-5)
+  assert float(state.metrics['success']) == float(np.linalg.norm(to_target) < 0.02)
+
+
+def test_reach_rejects_an_invalid_target_annulus():
   with pytest.raises(ValueError, match='target_radius'):
     envs.make('reach', target_radius_min=0.3, target_radius_max=0.2)
+
+
+def test_drive_ends_the_episode_when_the_car_leaves_the_lane():
+  env = envs.make('drive', lane_half_width=0.1)
+  state = jax.jit(env.reset)(jax.random.PRNGKey(0))
+  step = jax.jit(env.step)
+  for _ in range(40):  # full left lock: the car leaves a 10 cm lane within a second
+    state = step(state, jp.ones(1))
+    if state.done:
+      break
+  assert float(state.done) == 1.0
+  assert float(state.metrics['success']) == 0.0
+  assert float(state.metrics['lateral_error']) > 0.1
+  assert float(state.obs['state'][0]) > 0.9  # the steering angle saturated left
+
+
+def test_drive_expert_tracks_the_centre_line():
+  env = envs.make('drive')
+  state = jax.jit(env.reset)(jax.random.PRNGKey(3))
+  step, expert = jax.jit(env.step), jax.jit(envs.expert_fn(env))
+  errors = []
+  for _ in range(200):
+    state = step(state, expert(state, None))
+    errors.append(float(state.metrics['lateral_error']))
+  assert max(errors) < 0.1 and float(state.done) == 0.0
+  assert float(state.metrics['distance']) > 200 * 1.5 * 0.05 * 0.9  # it made progress

@@ -114,7 +114,7 @@ def test_preempted_run_resumes_and_ends_like_an_uninterrupted_one(
   assert steps.count(config.train.steps_per_call) == 1
   assert steps[-1] == config.train.num_steps
   for key in ('steps', 'success_rate', 'mean_return', 'expert_mean_return',
-              'closed_loop_action_mse'):
+              'closed_loop_action_mse', 'heldout_action_mse'):
     assert resumed[key] == uninterrupted[key], key
 
 

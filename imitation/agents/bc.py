@@ -18,7 +18,6 @@ import optax
 
 from imitation import envs
 from imitation.agents import acting
-from imitation.data import collect
 from imitation.data import demonstrations
 from imitation.data import normalization as normalization_lib
 from imitation.data.device_dataset import DeviceDataset
@@ -112,7 +111,7 @@ def train(
   workdir_lib.save_config(workdir, config)
   seed_key = jax.random.PRNGKey(config.seed)
 
-  env = collect.make_env(config.env)
+  env = envs.make_from_config(config.env)
   dataset_path = demonstrations.resolve_dataset(config, workdir)
   transitions, data_info = demonstrations.load_transitions(config, dataset_path, env)
   logging.info('training data: %s', data_info)
@@ -193,7 +192,9 @@ def train(
       'expert_success_rate': expert['success_rate'],
       'mean_return': learner['mean_return'],
       'expert_mean_return': expert['mean_return'],
-      'closed_loop_action_mse': learner['expert_action_mse'],
+      # Compounding error: per-step error on held-out expert states vs on its own states.
+      'heldout_action_mse': expert['action_mse'],
+      'closed_loop_action_mse': learner['action_mse'],
       'num_eval_episodes': learner['num_episodes'],
       'num_demos': data_info['num_demos'],
       'num_transitions': data_info['num_transitions'],

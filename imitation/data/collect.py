@@ -23,16 +23,15 @@ def episode_reset_keys(seed: int, episode_indices: np.ndarray) -> jax.Array:
   return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(base, jp.asarray(episode_indices))
 
 
-def make_env(env_config: ml_collections.ConfigDict):
-  return envs.make(env_config.name, **env_config.kwargs.to_dict())
-
-
 def collect_demonstrations(
     env_config: ml_collections.ConfigDict,
     collect_config: ml_collections.ConfigDict,
     path: str,
 ) -> Dict[str, Any]:
   """Writes `collect_config.num_episodes` expert episodes to an RLDS dataset at `path`.
+
+  The environment is `env_config` with the demonstrator's actuator noise
+  (`collect_config.action_noise`) in place of the deployment noise.
 
   Episodes are rolled out `num_parallel_envs` at a time by one compiled rollout; the last
   batch is padded to the same size (and the padding dropped) so nothing recompiles.
@@ -41,7 +40,9 @@ def collect_demonstrations(
     A summary: episodes, transitions, expert success rate and mean return, seconds taken.
   """
   start = time.time()
-  env = make_env(env_config)
+  env_config = env_config.copy_and_resolve_references()
+  env_config.action_noise = collect_config.action_noise
+  env = envs.make_from_config(env_config)
   horizon = env_config.horizon
   num_episodes = collect_config.num_episodes
   num_parallel = min(collect_config.num_parallel_envs, num_episodes)
@@ -74,6 +75,7 @@ def collect_demonstrations(
       metadata={
           'env_name': env_config.name,
           'env_kwargs': env_config.kwargs.to_dict(),
+          'action_noise': env_config.action_noise.to_dict(),
           'horizon': horizon,
           'collect_seed': collect_config.seed,
       },

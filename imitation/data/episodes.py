@@ -42,7 +42,7 @@ def trajectory_to_episodes(
   """
   if source not in SOURCES:
     raise ValueError(f'source must be one of {SOURCES}, got {source!r}')
-  tr = {k: np.asarray(v) for k, v in vars(trajectory).items() if k != 'observation'}
+  tr = {k: np.asarray(getattr(trajectory, k)) for k in ('action', 'expert_action', 'reward', 'done', 'truncation', 'success')}
   observation = {k: np.asarray(v) for k, v in trajectory.observation.items()}
   horizon, num_envs = tr['done'].shape
   if len(episode_indices) != num_envs:

@@ -11,13 +11,16 @@ warnings.filterwarnings('ignore', message='Failed to import mujoco_warp')
 with contextlib.redirect_stdout(io.StringIO()):
   import brax.envs  # pylint: disable=unused-import
 
+from imitation.envs import drive
 from imitation.envs import reach
 from imitation.envs.base import ExpertFn, ImitationTask, expert_fn, observation_spec
-from imitation.envs.registry import make, register, registered_tasks
+from imitation.envs.registry import make, make_from_config, register, registered_tasks
 
 register('reach', reach.Reach)
+register('drive', drive.Drive)
 
 __all__ = [
-    'ExpertFn', 'ImitationTask', 'expert_fn', 'make', 'observation_spec', 'register',
+    'ExpertFn', 'ImitationTask', 'expert_fn', 'make', 'make_from_config', 'observation_spec',
+    'register',
     'registered_tasks',
 ]

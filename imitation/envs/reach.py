@@ -14,11 +14,16 @@ import jax
 from jax import numpy as jp
 
 from imitation.envs import base as task_base
+from imitation.envs import render
 
 # Geometry of Brax's reacher.xml: shoulder->elbow and elbow->fingertip lengths.
 _UPPER_ARM = 0.1
 _FOREARM = 0.11
 _ELBOW_LIMIT = 3.0  # joint1 range in the MJCF.
+_VIEW_HALF_EXTENT = 0.25  # the image shows [-0.25, 0.25]^2 m around the shoulder
+BACKGROUND = (0.92, 0.92, 0.88)
+ARM_COLOR = (0.25, 0.3, 0.45)
+TARGET_COLOR = (0.85, 0.15, 0.15)
 
 
 def _wrap_angle(angle: jax.Array) -> jax.Array:
@@ -37,6 +42,7 @@ class Reach(PipelineEnv, task_base.ImitationTask):
       ctrl_cost_weight: float = 0.1,
       expert_kp: float = 2.0,
       expert_kd: float = 0.2,
+      image_size: int = 0,
       backend: str = 'mjx',
       n_frames: int = 2,
       **kwargs,
@@ -52,6 +58,7 @@ class Reach(PipelineEnv, task_base.ImitationTask):
       ctrl_cost_weight: weight of the squared-action penalty in the reward.
       expert_kp: proportional gain of the expert's joint PD controller.
       expert_kd: derivative gain of the expert's joint PD controller.
+      image_size: side of the top-down `image` observation in pixels; 0 leaves it out.
       backend: Brax physics backend; 'mjx' is the fastest on CPU for this scene.
       n_frames: physics steps per environment step (dt = 0.01 * n_frames).
       **kwargs: passed to `PipelineEnv`.
@@ -69,6 +76,7 @@ class Reach(PipelineEnv, task_base.ImitationTask):
     self._ctrl_cost_weight = ctrl_cost_weight
     self._expert_kp = expert_kp
     self._expert_kd = expert_kd
+    self._image_size = image_size
 
   def reset(self, rng: jax.Array) -> State:
     rng_radius, rng_angle, rng_arm = jax.random.split(rng, 3)
@@ -126,4 +134,20 @@ class Reach(PipelineEnv, task_base.ImitationTask):
     state = jp.concatenate(
         [jp.cos(q[:2]), jp.sin(q[:2]), qd[:2], q[2:4], to_target]
     ).astype(jp.float32)
-    return {'state': state}, jp.linalg.norm(to_target)
+    obs = {'state': state}
+    if self._image_size:
+      obs['image'] = self.render_image(pipeline_state.x.pos[1, :2], fingertip, [q[2:4]])
+    return obs, jp.linalg.norm(to_target)
+
+  def render_image(self, elbow, fingertip, targets, target_colors=(TARGET_COLOR,)):
+    """Top-down view of the arm and its target(s), uint8 [image_size, image_size, 3]."""
+    size = self._image_size
+    camera = render.make_camera(size, jp.zeros(2), _VIEW_HALF_EXTENT)
+    canvas = render.blank(size, BACKGROUND)
+    for target, color in zip(targets, target_colors):
+      canvas = render.circle(canvas, camera, target, 0.02, color)
+    canvas = render.circle(canvas, camera, jp.zeros(2), 0.016, ARM_COLOR)
+    canvas = render.capsule(canvas, camera, jp.zeros(2), elbow, 0.012, ARM_COLOR)
+    canvas = render.capsule(canvas, camera, elbow, fingertip, 0.012, ARM_COLOR)
+    canvas = render.circle(canvas, camera, fingertip, 0.014, (0.1, 0.1, 0.1))
+    return render.to_uint8(canvas)

@@ -1,8 +1,10 @@
 """Name -> environment constructor registry, so configs can name tasks as strings."""
 
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Mapping
 
 from brax.envs.base import Env
+
+from imitation.envs import wrappers
 
 _REGISTRY: Dict[str, Callable[..., Env]] = {}
 
@@ -25,3 +27,18 @@ def make(name: str, **kwargs: Any) -> Env:
 
 def registered_tasks() -> List[str]:
   return sorted(_REGISTRY)
+
+
+def make_from_config(config: Mapping[str, Any]) -> Env:
+  """The env an experiment's `env` config section describes: name, kwargs, action noise.
+
+  Args:
+    config: a mapping (e.g. a ConfigDict) with `name`, `kwargs` and optionally
+      `action_noise` = {relative_std, absolute_std}; zero noise adds no wrapper.
+  """
+  kwargs = config['kwargs']
+  env = make(config['name'], **(kwargs.to_dict() if hasattr(kwargs, 'to_dict') else kwargs))
+  noise = config.get('action_noise') or {}
+  if noise.get('relative_std', 0.0) or noise.get('absolute_std', 0.0):
+    env = wrappers.ActionNoise(env, noise.get('relative_std', 0.0), noise.get('absolute_std', 0.0))
+  return env

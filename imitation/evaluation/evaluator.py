@@ -36,7 +36,12 @@ class Evaluator:
     self._evaluate = jax.jit(evaluate)
 
   def __call__(self, policy_params: Any, rng: jax.Array, beta: float = 0.0) -> Dict[str, float]:
-    """Summary metrics over the episodes: means, plus the spread of success and return."""
+    """Summary metrics over the episodes: means, plus the spread of success and return.
+
+    `action_mse` is the learner's squared action error (per action dimension) against the
+    expert on the visited states: on its own states when the learner drives (beta=0), on
+    held-out expert states when the expert drives (beta=1).
+    """
     stats = jax.device_get(self._evaluate(policy_params, rng, beta))
     success = np.asarray(stats['success'], np.float64)
     returns = np.asarray(stats['return'], np.float64)
@@ -46,6 +51,7 @@ class Evaluator:
         'mean_return': float(returns.mean()),
         'return_std': float(returns.std()),
         'mean_length': float(np.mean(stats['length'])),
-        'expert_action_mse': float(np.mean(stats['expert_action_mse'])),
+        'action_mse': float(np.mean(stats['action_mse'])),
+        'expert_fraction': float(np.mean(stats['expert_fraction'])),
         'num_episodes': int(len(success)),
     }

@@ -31,6 +31,7 @@ class Trajectory:
   observation: Dict[str, jax.Array]
   action: jax.Array  # executed action
   expert_action: jax.Array  # the expert's label for the same state
+  learner_action: jax.Array  # what the learner would do there (the expert's, if no learner)
   expert_in_control: jax.Array  # 1.0 where the executed action was the expert's
   reward: jax.Array
   done: jax.Array  # 1.0 from the step that ends the episode
@@ -68,7 +69,7 @@ def make_rollout(
       expert_action = expert(state, jax.random.split(rng_expert, num_envs))
       if act_fn is None:
         use_expert = jp.ones((num_envs,))
-        action = expert_action
+        action = learner_action = expert_action
       else:
         learner_action = act_fn(policy_params, state.obs, rng_learner)
         chex.assert_equal_shape([learner_action, expert_action])
@@ -79,6 +80,7 @@ def make_rollout(
           observation=state.obs,
           action=action,
           expert_action=expert_action,
+          learner_action=learner_action,
           expert_in_control=use_expert,
           reward=next_state.reward,
           done=next_state.done,
@@ -105,19 +107,24 @@ def episode_mask(done: jax.Array) -> jax.Array:
 
 
 def episode_statistics(trajectory: Trajectory) -> Dict[str, jax.Array]:
-  """Per-episode success (at the episode's last step), return and length: shape [num_envs]."""
+  """Per-episode statistics, shape [num_envs].
+
+  `success` is the task's success metric at the episode's last step; `action_mse` is the
+  mean squared difference between the learner's and the expert's action over the states
+  the episode visited (whoever was driving).
+  """
   mask = episode_mask(trajectory.done)
   length = jp.sum(mask, axis=0).astype(jp.int32)
   last = jp.maximum(length - 1, 0)
   success = jp.take_along_axis(trajectory.success, last[None], axis=0)[0]
-  action_error = jp.sum(
-      jp.square(trajectory.action - trajectory.expert_action), axis=-1
+  action_error = jp.mean(
+      jp.square(trajectory.learner_action - trajectory.expert_action), axis=-1
   )
   return {
       'success': success,
       'return': jp.sum(trajectory.reward * mask, axis=0),
       'length': length,
-      'expert_action_mse': jp.sum(action_error * mask, axis=0) / jp.maximum(length, 1),
+      'action_mse': jp.sum(action_error * mask, axis=0) / jp.maximum(length, 1),
       'expert_fraction': jp.sum(trajectory.expert_in_control * mask, axis=0)
       / jp.maximum(length, 1),
   }

@@ -1,0 +1,25 @@
+"""Evaluate a trained policy beside the expert and write videos and plots.
+
+  python -m experiments.evaluate --config=configs/bc.py:reach --workdir=/tmp/bc_reach
+
+Reads WORKDIR/policy (or --config.eval.policy_dir), writes evaluation.json, policy.gif,
+expert.gif and learning_curve.png into WORKDIR.
+"""
+
+from experiments import common
+from imitation.evaluation import evaluate as evaluate_lib
+from imitation.evaluation import report
+
+
+def evaluate(config, workdir):
+  results = evaluate_lib.evaluate(config, workdir)
+  print(report.expert_vs_learner_table(
+      results, label='policy',
+      header=f'{results["task"]}: {results["policy_dir"]} on {results["num_eval_episodes"]} episodes',
+  ))
+  for path in results['files']:
+    print('wrote', path)
+
+
+if __name__ == '__main__':
+  common.run(evaluate)

@@ -1,0 +1,67 @@
+"""Rollout videos for people: frames from the task's own renderer, tiled, saved as GIF."""
+
+from typing import Any, Optional
+
+import jax
+import ml_collections
+import numpy as np
+from PIL import Image
+
+from imitation import envs
+from imitation.evaluation import rollout as rollout_lib
+
+
+def record(
+    env_config: ml_collections.ConfigDict,
+    act_fn: Optional[rollout_lib.ActFn],
+    policy_params: Any,
+    rng: jax.Array,
+    *,
+    num_episodes: int,
+    size: int,
+    beta: float = 0.0,
+) -> np.ndarray:
+  """Frames [T + 1, num_episodes, size, size, 3] of episodes rendered at `size` pixels.
+
+  The env is rebuilt with `image_size=size`; a state-based policy ignores the extra image.
+  Frames after an episode ends repeat its last frame.
+  """
+  env_config = env_config.copy_and_resolve_references()
+  env_config.kwargs.image_size = size
+  env = envs.make_from_config(env_config)
+  rollout = jax.jit(rollout_lib.make_rollout(env, env_config.horizon, act_fn))
+  rng_reset, rng_rollout = jax.random.split(rng)
+  trajectory = jax.device_get(
+      rollout(policy_params, jax.random.split(rng_reset, num_episodes), rng_rollout, beta)
+  )
+  frames = np.array(trajectory.observation['image'])  # a writable copy
+  mask = np.asarray(rollout_lib.episode_mask(trajectory.done))  # [T, E]
+  length = mask.sum(0).astype(int)  # actions per episode; frame `length` is its last
+  for e, last in enumerate(length):
+    frames[last + 1:, e] = frames[last, e]
+  return frames
+
+
+def tile(frames: np.ndarray, columns: int = 4, border: int = 2) -> np.ndarray:
+  """[T, E, H, W, 3] -> [T, rows * (H + border), columns * (W + border), 3] grid."""
+  steps, num, height, width, _ = frames.shape
+  columns = min(columns, num)
+  rows = -(-num // columns)
+  grid = np.full(
+      (steps, rows * (height + border), columns * (width + border), 3), 255, np.uint8
+  )
+  for i in range(num):
+    r, c = divmod(i, columns)
+    y, x = r * (height + border), c * (width + border)
+    grid[:, y:y + height, x:x + width] = frames[:, i]
+  return grid
+
+
+def save_gif(path: str, frames: np.ndarray, seconds_per_frame: float) -> str:
+  """Writes [T, H, W, 3] uint8 frames as a looping GIF (frame time floored at 20 ms)."""
+  images = [Image.fromarray(frame) for frame in frames]
+  images[0].save(
+      path, save_all=True, append_images=images[1:], loop=0,
+      duration=max(20, int(round(seconds_per_frame * 1000))),
+  )
+  return path
