@@ -21,10 +21,16 @@ TASKS = {
             expert_lookahead=0.8, image_size=0,
         ),
         horizon=300,
-        num_demos=32,
+        # Few clean demos: the regime where BC's small per-step errors compound (README).
+        num_demos=4,
         # Deployed with 10% steering execution error; demonstrated with a clean actuator.
         action_noise=dict(relative_std=0.0, absolute_std=0.1),
         demo_action_noise=dict(relative_std=0.0, absolute_std=0.0),
+    ),
+    'push': dict(
+        kwargs=dict(success_radius=0.05, max_speed=0.8, puck_damping=2.0, image_size=0),
+        horizon=200,
+        num_demos=256,
     ),
 }
 

@@ -11,7 +11,7 @@ from imitation import envs
 from imitation.evaluation.evaluator import Evaluator
 
 TASKS = sorted(common.TASKS)
-STATE_SIZES = {'reach': 10, 'drive': 10}
+STATE_SIZES = {'reach': 10, 'drive': 10, 'push': 14}
 
 
 @pytest.fixture(scope='module', params=TASKS)
@@ -76,6 +76,25 @@ def test_reach_success_means_fingertip_within_radius():
 def test_reach_rejects_an_invalid_target_annulus():
   with pytest.raises(ValueError, match='target_radius'):
     envs.make('reach', target_radius_min=0.3, target_radius_max=0.2)
+
+
+def test_push_success_means_the_puck_is_within_the_goal_radius():
+  env = envs.make('push')
+  state = jax.jit(env.reset)(jax.random.PRNGKey(2))
+  to_goal = np.asarray(state.obs['state'][10:12])
+  assert float(state.metrics['goal_distance']) == pytest.approx(np.linalg.norm(to_goal), rel=1e-5)
+  assert float(state.metrics['success']) == float(np.linalg.norm(to_goal) < 0.05)
+
+
+def test_push_moves_the_puck_only_by_contact():
+  env = envs.make('push')
+  state = jax.jit(env.reset)(jax.random.PRNGKey(2))
+  step = jax.jit(env.step)
+  puck = np.asarray(state.pipeline_state.q[2:4])
+  away = np.asarray(state.pipeline_state.q[:2]) - puck
+  for _ in range(20):  # drive the pusher straight away from the puck
+    state = step(state, jp.asarray(np.sign(away), jp.float32))
+  np.testing.assert_allclose(state.pipeline_state.q[2:4], puck, atol=1e-4)
 
 
 def test_drive_ends_the_episode_when_the_car_leaves_the_lane():

@@ -213,3 +213,21 @@ def test_bc_learns_reach_from_expert_demos(tmp_path, debug_config):
   results = bc.train(config, str(tmp_path / 'learn'))
   assert results['expert_success_rate'] >= 0.95
   assert results['success_rate'] >= 0.6, results['success_rate']
+
+
+def test_evaluate_writes_metrics_videos_and_curve(finished_run, debug_config, tmp_path):
+  from imitation.evaluation import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  workdir, _ = finished_run
+  results = evaluate_lib.evaluate(debug_config, workdir)
+  assert results['expert_success_rate'] >= 0.95
+  assert results['num_eval_episodes'] == debug_config.eval.num_episodes
+  names = sorted(os.path.basename(p) for p in results['files'])
+  assert names == ['expert.gif', 'learning_curve.png', 'policy.gif']
+  gif = Image.open(os.path.join(workdir, 'policy.gif'))
+  assert gif.n_frames == debug_config.env.horizon + 1
+  with open(os.path.join(workdir, 'evaluation.json')) as f:
+    assert json.load(f)['success_rate'] == results['success_rate']
+  empty = debug_config.copy_and_resolve_references()
+  with pytest.raises(Exception, match='no exported policy'):
+    evaluate_lib.evaluate(empty, str(tmp_path / 'nothing_trained'))

@@ -12,12 +12,14 @@ with contextlib.redirect_stdout(io.StringIO()):
   import brax.envs  # pylint: disable=unused-import
 
 from imitation.envs import drive
+from imitation.envs import push
 from imitation.envs import reach
 from imitation.envs.base import ExpertFn, ImitationTask, expert_fn, observation_spec
 from imitation.envs.registry import make, make_from_config, register, registered_tasks
 
 register('reach', reach.Reach)
 register('drive', drive.Drive)
+register('push', push.Push)
 
 __all__ = [
     'ExpertFn', 'ImitationTask', 'expert_fn', 'make', 'make_from_config', 'observation_spec',

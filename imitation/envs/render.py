@@ -81,12 +81,28 @@ def capsule(canvas, camera: Camera, start, end, radius, color: Color):
   return paint(canvas, _coverage(camera, distance - radius), color)
 
 
+def polyline_distance(camera: Camera, vertices) -> jax.Array:
+  """Per-pixel distance [H, W] to the open polyline through `vertices` [N, 2].
+
+  Cost is pixels x (N - 1) segments; compute it once and paint several bands from it.
+  """
+  def closer(distance, segment):
+    start, end = segment
+    return jp.minimum(distance, _segment_distance(camera.points, start, end)), None
+
+  initial = jp.full(camera.points.shape[:2], jp.inf)
+  distance, _ = jax.lax.scan(closer, initial, (vertices[:-1], vertices[1:]))
+  return distance
+
+
+def band(canvas, camera: Camera, distance, radius, color: Color):
+  """Paints pixels within `radius` of a shape, given its distance field."""
+  return paint(canvas, _coverage(camera, distance - radius), color)
+
+
 def polyline(canvas, camera: Camera, vertices, radius, color: Color):
-  """A thick open polyline through `vertices` [N, 2] (N - 1 capsules, one coverage)."""
-  distances = jax.vmap(
-      lambda s, e: _segment_distance(camera.points, s, e)
-  )(vertices[:-1], vertices[1:])
-  return paint(canvas, _coverage(camera, jp.min(distances, axis=0) - radius), color)
+  """A thick open polyline through `vertices` [N, 2]."""
+  return band(canvas, camera, polyline_distance(camera, vertices), radius, color)
 
 
 def to_uint8(canvas: jax.Array) -> jax.Array:
