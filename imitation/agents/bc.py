@@ -171,9 +171,7 @@ def train(
     checkpointer.close()
     return {}
 
-  # The same episodes (same key) for learner and expert: a paired comparison.
-  learner = evaluator(state.policy_params, eval_key)
-  expert = evaluator(state.policy_params, eval_key, beta=1.0)
+  final = evaluator.versus_expert(state.policy_params, eval_key)
   checkpoint_lib.export_policy(
       os.path.join(workdir, 'policy'),
       state.params,
@@ -187,15 +185,7 @@ def train(
       'algorithm': ALGORITHM,
       'seed': config.seed,
       'steps': step,
-      'success_rate': learner['success_rate'],
-      'success_rate_stderr': learner['success_rate_stderr'],
-      'expert_success_rate': expert['success_rate'],
-      'mean_return': learner['mean_return'],
-      'expert_mean_return': expert['mean_return'],
-      # Compounding error: per-step error on held-out expert states vs on its own states.
-      'heldout_action_mse': expert['action_mse'],
-      'closed_loop_action_mse': learner['action_mse'],
-      'num_eval_episodes': learner['num_episodes'],
+      **final,
       'num_demos': data_info['num_demos'],
       'num_transitions': data_info['num_transitions'],
       'dataset': dataset_path,

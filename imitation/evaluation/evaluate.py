@@ -64,20 +64,11 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   env = envs.make_from_config(config.env)
   evaluator = Evaluator(env, act, num_episodes=config.eval.num_episodes, horizon=config.env.horizon)
   key = jax.random.fold_in(jax.random.PRNGKey(config.seed), EVAL_STREAM)
-  learner = evaluator(policy_params, key)
-  expert = evaluator(policy_params, key, beta=1.0)
   results = {
       'task': config.env.name,
       'policy_dir': policy_dir,
       'seed': config.seed,
-      'success_rate': learner['success_rate'],
-      'success_rate_stderr': learner['success_rate_stderr'],
-      'expert_success_rate': expert['success_rate'],
-      'mean_return': learner['mean_return'],
-      'expert_mean_return': expert['mean_return'],
-      'heldout_action_mse': expert['action_mse'],
-      'closed_loop_action_mse': learner['action_mse'],
-      'num_eval_episodes': learner['num_episodes'],
+      **evaluator.versus_expert(policy_params, key),
       'files': [],
   }
   if config.eval.video_episodes:

@@ -55,3 +55,23 @@ class Evaluator:
         'expert_fraction': float(np.mean(stats['expert_fraction'])),
         'num_episodes': int(len(success)),
     }
+
+  def versus_expert(self, policy_params: Any, rng: jax.Array) -> Dict[str, float]:
+    """The learner and the expert on the same episodes (same key): a paired comparison.
+
+    Includes the compounding-error pair: the learner's per-step action error on held-out
+    expert states (`heldout_action_mse`) and on the states it reaches itself
+    (`closed_loop_action_mse`).
+    """
+    learner = self(policy_params, rng, beta=0.0)
+    expert = self(policy_params, rng, beta=1.0)
+    return {
+        'success_rate': learner['success_rate'],
+        'success_rate_stderr': learner['success_rate_stderr'],
+        'expert_success_rate': expert['success_rate'],
+        'mean_return': learner['mean_return'],
+        'expert_mean_return': expert['mean_return'],
+        'heldout_action_mse': expert['action_mse'],
+        'closed_loop_action_mse': learner['action_mse'],
+        'num_eval_episodes': learner['num_episodes'],
+    }
