@@ -32,6 +32,16 @@ TASKS = {
         horizon=200,
         num_demos=256,
     ),
+    'grasp': dict(kwargs=dict(multimodal_fraction=0.0, image_size=0), horizon=1, num_demos=2048),
+    'grasp_multimodal': dict(
+        kwargs=dict(multimodal_fraction=0.5, image_size=0), horizon=1, num_demos=2048
+    ),
+    'reach_multi': dict(
+        # Holding out task 0 in sector 0 lets a run measure success on that novel pair.
+        kwargs=dict(num_targets=3, held_out=((0, 0),), mode='train', image_size=0),
+        horizon=50,
+        num_demos=256,
+    ),
 }
 
 

@@ -11,7 +11,9 @@ from imitation import envs
 from imitation.evaluation.evaluator import Evaluator
 
 TASKS = sorted(common.TASKS)
-STATE_SIZES = {'reach': 10, 'drive': 10, 'push': 14}
+STATE_SIZES = {
+    'reach': 10, 'drive': 10, 'push': 14, 'grasp': 9, 'grasp_multimodal': 9, 'reach_multi': 14,
+}
 
 
 @pytest.fixture(scope='module', params=TASKS)
@@ -28,7 +30,9 @@ def test_registry_knows_every_configured_task_and_rejects_unknown():
 def test_observation_is_a_float32_state_dict(task):
   name, env = task
   spec = envs.observation_spec(env)
-  assert set(spec) == {'state'}
+  assert set(spec) == ({'state', 'task_id'} if name == 'reach_multi' else {'state'})
+  if 'task_id' in spec:
+    assert spec['task_id'].shape == () and spec['task_id'].dtype == jp.int32
   assert spec['state'].shape == (STATE_SIZES[name],)
   assert spec['state'].dtype == jp.float32
   state = jax.jit(env.reset)(jax.random.PRNGKey(0))
@@ -121,3 +125,63 @@ def test_drive_expert_tracks_the_centre_line():
     errors.append(float(state.metrics['lateral_error']))
   assert max(errors) < 0.1 and float(state.done) == 0.0
   assert float(state.metrics['distance']) > 200 * 1.5 * 0.05 * 0.9  # it made progress
+
+
+def test_grasp_colour_decides_the_end_and_green_bars_are_multimodal():
+  env = envs.make('grasp_multimodal')
+  states = jax.jit(jax.vmap(env.reset))(jax.random.split(jax.random.PRNGKey(1), 2000))
+  scene = states.pipeline_state
+  green = np.asarray(scene.color) == 2
+  assert 0.2 < green.mean() < 0.5  # half the bars (70% of objects are bars)
+  expert = jax.jit(jax.vmap(envs.expert_fn(env)))
+  step = jax.jit(jax.vmap(env.step))
+  first = expert(states, jax.random.split(jax.random.PRNGKey(2), 2000))
+  assert np.asarray(step(states, first).metrics['success']).mean() == 1.0
+  # Over many draws the expert uses both ends of green bars (a bimodal label)...
+  second = expert(states, jax.random.split(jax.random.PRNGKey(3), 2000))
+  differs = np.abs(np.asarray(first[:, :2]) - np.asarray(second[:, :2])).max(-1) > 0.1
+  assert differs[green].mean() > 0.3 and not differs[~green].any()
+  # ...and the average of its two grasps, the MSE-optimal answer, fails.
+  points = jax.vmap(env._grasp_points)(scene)  # pylint: disable=protected-access
+  midpoint = first.at[:, :2].set(jp.mean(points, axis=1) / 0.2)
+  assert np.asarray(step(states, midpoint).metrics['success'])[green].mean() == 0.0
+  # A red bar grasped at its plain end fails: colour decides the end.
+  red_bar = (np.asarray(scene.color) == 0) & (np.asarray(scene.shape) == 0)
+  other_end = 2 * scene.position - points[:, 0]  # the bar's centre is midway
+  wrong_end = first.at[:, :2].set(other_end / 0.2)
+  assert np.asarray(step(states, wrong_end).metrics['success'])[red_bar].mean() == 0.0
+
+
+def test_grasp_episodes_last_one_step():
+  env = envs.make('grasp')
+  state = jax.jit(env.reset)(jax.random.PRNGKey(0))
+  state = jax.jit(env.step)(state, jp.zeros(4))
+  assert float(state.done) == 1.0
+
+
+def test_reach_multi_holds_out_task_sector_pairs():
+  train = envs.make('reach_multi', held_out=((0, 0), (2, 1)), mode='train')
+  held_out = envs.make('reach_multi', held_out=((0, 0), (2, 1)), mode='held_out')
+  keys = jax.random.split(jax.random.PRNGKey(0), 1000)
+
+  def pairs(env):
+    info = jax.jit(jax.vmap(env.reset))(keys).info
+    return set(zip(np.asarray(info['task_id']).tolist(), np.asarray(info['sector']).tolist()))
+
+  assert pairs(held_out) == {(0, 0), (2, 1)}
+  assert len(pairs(train)) == 7 and not pairs(train) & {(0, 0), (2, 1)}
+  with pytest.raises(ValueError, match='not'):
+    envs.make('reach_multi', held_out=((5, 0),))
+
+
+def test_reach_multi_task_id_changes_the_expert_action_in_the_same_scene():
+  env = envs.make('reach_multi')
+  state = jax.jit(env.reset)(jax.random.PRNGKey(4))
+  expert = jax.jit(envs.expert_fn(env))
+  actions = []
+  for task_id in range(3):  # the same scene, each target selected in turn
+    target = state.info['targets'][task_id]
+    q = state.pipeline_state.q.at[2:4].set(target)
+    retargeted = state.replace(pipeline_state=state.pipeline_state.replace(q=q))
+    actions.append(np.asarray(expert(retargeted, None)))
+  assert not np.allclose(actions[0], actions[1]) and not np.allclose(actions[1], actions[2])

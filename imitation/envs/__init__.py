@@ -1,6 +1,7 @@
 """Brax imitation tasks, each with an expert and a success rule, behind `make(name)`."""
 
 import contextlib
+import functools
 import io
 import warnings
 
@@ -12,14 +13,20 @@ with contextlib.redirect_stdout(io.StringIO()):
   import brax.envs  # pylint: disable=unused-import
 
 from imitation.envs import drive
+from imitation.envs import grasp
 from imitation.envs import push
 from imitation.envs import reach
+from imitation.envs import reach_multi
 from imitation.envs.base import ExpertFn, ImitationTask, expert_fn, observation_spec
 from imitation.envs.registry import make, make_from_config, register, registered_tasks
 
 register('reach', reach.Reach)
 register('drive', drive.Drive)
 register('push', push.Push)
+register('grasp', grasp.Grasp)
+register('reach_multi', reach_multi.ReachMulti)
+# Half the bars have two equally valid grasps: a multimodal target.
+register('grasp_multimodal', functools.partial(grasp.Grasp, multimodal_fraction=0.5))
 
 __all__ = [
     'ExpertFn', 'ImitationTask', 'expert_fn', 'make', 'make_from_config', 'observation_spec',

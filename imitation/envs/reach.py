@@ -89,7 +89,7 @@ class Reach(PipelineEnv, task_base.ImitationTask):
     target = radius * jp.array([jp.cos(angle), jp.sin(angle)])
     q = jp.concatenate([arm, target])
     pipeline_state = self.pipeline_init(q, jp.zeros(self.sys.qd_size()))
-    obs, distance = self._observe(pipeline_state)
+    obs, distance = self._observe(pipeline_state, {})
     metrics = {'success': self._success(distance), 'distance': distance}
     zero = jp.zeros(())
     return State(pipeline_state, obs, zero, zero, metrics)
@@ -97,7 +97,7 @@ class Reach(PipelineEnv, task_base.ImitationTask):
   def step(self, state: State, action: jax.Array) -> State:
     action = jp.clip(action, -1.0, 1.0)
     pipeline_state = self.pipeline_step(state.pipeline_state, action)
-    obs, distance = self._observe(pipeline_state)
+    obs, distance = self._observe(pipeline_state, state.info)
     reward = -distance - self._ctrl_cost_weight * jp.sum(jp.square(action))
     metrics = {'success': self._success(distance), 'distance': distance}
     return state.replace(
@@ -122,14 +122,18 @@ class Reach(PipelineEnv, task_base.ImitationTask):
   def _success(self, distance: jax.Array) -> jax.Array:
     return (distance < self._success_radius).astype(jp.float32)
 
-  def _observe(self, pipeline_state: base.State):
-    """Returns the observation dict and the fingertip-to-target distance."""
-    q, qd = pipeline_state.q, pipeline_state.qd
-    fingertip = (
+  def _fingertip(self, pipeline_state: base.State) -> jax.Array:
+    return (
         pipeline_state.x.take(1)
         .do(base.Transform.create(pos=jp.array([_FOREARM, 0.0, 0.0])))
         .pos[:2]
     )
+
+  def _observe(self, pipeline_state: base.State, info):
+    """The observation dict and the fingertip-to-target distance (`info`: subclasses)."""
+    del info
+    q, qd = pipeline_state.q, pipeline_state.qd
+    fingertip = self._fingertip(pipeline_state)
     to_target = q[2:4] - fingertip
     state = jp.concatenate(
         [jp.cos(q[:2]), jp.sin(q[:2]), qd[:2], q[2:4], to_target]

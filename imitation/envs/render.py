@@ -53,8 +53,9 @@ def paint(canvas: jax.Array, coverage: jax.Array, color: Color) -> jax.Array:
 
 
 def circle(canvas, camera: Camera, center, radius, color: Color):
+  """A filled disc; radius 0 draws nothing (so a traced radius can switch it off)."""
   distance = jp.linalg.norm(camera.points - jp.asarray(center)[:2], axis=-1) - radius
-  return paint(canvas, _coverage(camera, distance), color)
+  return paint(canvas, _coverage(camera, distance) * (radius > 0), color)
 
 
 def box(canvas, camera: Camera, center, half_size, angle, color: Color):
