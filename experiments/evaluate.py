@@ -3,7 +3,11 @@
   python -m experiments.evaluate --config=configs/bc.py:reach --workdir=/tmp/bc_reach
 
 Reads WORKDIR/policy (or --config.eval.policy_dir), writes evaluation.json, policy.gif,
-expert.gif and learning_curve.png into WORKDIR.
+expert.gif and learning_curve.png into WORKDIR. `--config.eval.policy_dir=expert` films and
+scores the expert alone, e.g. to look at a task:
+
+  python -m experiments.evaluate --config=configs/bc.py:push --workdir=/tmp/look_push \
+      --config.eval.policy_dir=expert
 """
 
 from experiments import common
@@ -13,10 +17,15 @@ from imitation.evaluation import report
 
 def evaluate(config, workdir):
   results = evaluate_lib.evaluate(config, workdir)
-  print(report.expert_vs_learner_table(
-      results, label='policy',
-      header=f'{results["task"]}: {results["policy_dir"]} on {results["num_eval_episodes"]} episodes',
-  ))
+  if results['policy_dir'] == 'expert':
+    print(f'{results["task"]}: expert success {results["expert_success_rate"]:.3f}, '
+          f'mean return {results["expert_mean_return"]:.2f} '
+          f'over {results["num_eval_episodes"]} episodes')
+  else:
+    print(report.expert_vs_learner_table(
+        results, label='policy',
+        header=f'{results["task"]}: {results["policy_dir"]} on {results["num_eval_episodes"]} episodes',
+    ))
   for path in results['files']:
     print('wrote', path)
 

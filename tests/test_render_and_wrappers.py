@@ -7,6 +7,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+from configs import common
 from imitation import envs
 from imitation.envs import render
 from imitation.envs import wrappers
@@ -40,7 +41,7 @@ def test_primitives_cover_what_they_should():
   assert 25 <= green.sum() <= 40, green.sum()
 
 
-@pytest.mark.parametrize('task', ['reach', 'drive'])
+@pytest.mark.parametrize('task', sorted(common.TASKS))
 def test_image_observations_are_uint8_and_vmappable(task):
   env = envs.make(task, image_size=48)
   spec = envs.observation_spec(env)
@@ -93,3 +94,23 @@ def test_video_frames_freeze_after_the_episode_ends(tmp_path):
   path = video.save_gif(str(tmp_path / 'a.gif'), grid, 0.05)
   from PIL import Image  # pylint: disable=g-import-not-at-top
   assert Image.open(path).n_frames >= 2
+
+
+@pytest.mark.parametrize('task', ['drive', 'grasp_multimodal', 'reach_multi'])
+def test_collection_with_images_round_trips(tmp_path, task):
+  from imitation.data import collect, rlds  # pylint: disable=g-import-not-at-top
+  env_config = common.env_config(task)
+  env_config.kwargs.image_size = 24
+  collect_config = common.collect_config(task)
+  collect_config.num_episodes = collect_config.num_parallel_envs = 3
+  summary = collect.collect_demonstrations(env_config, collect_config, str(tmp_path / task))
+  assert summary['num_episodes'] == 3 and summary['success_rate'] == 1.0
+  episodes, metadata = rlds.load_episodes(str(tmp_path / task))
+  horizon = env_config.horizon
+  observation = episodes[0]['steps']['observation']
+  assert observation['image'].shape == (horizon + 1, 24, 24, 3)
+  assert observation['image'].dtype == np.uint8
+  assert metadata['observation_spec']['image'] == {'shape': [24, 24, 3], 'dtype': 'uint8'}
+  if task == 'reach_multi':
+    assert observation['task_id'].dtype == np.int32
+    assert len(set(observation['task_id'].tolist())) == 1  # fixed within an episode

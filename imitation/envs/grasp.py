@@ -22,6 +22,8 @@ RED, BLUE, GREEN = 0, 1, 2
 COLORS = ((0.85, 0.15, 0.15), (0.15, 0.3, 0.85), (0.15, 0.65, 0.25))
 TABLE = (0.9, 0.88, 0.82)
 KNOB = (0.1, 0.1, 0.1)
+GRIPPER_OK = (0.2, 0.2, 0.2)
+GRIPPER_FAIL = (0.6, 0.6, 0.6)
 
 
 @flax.struct.dataclass
@@ -115,7 +117,10 @@ class Grasp(Env, task_base.ImitationTask):
     scene = state.pipeline_state
     success, position_error = self._judge(scene, jp.clip(action, -1.0, 1.0))
     metrics = {'success': success, 'position_error': position_error}
-    return state.replace(reward=success, done=jp.ones(()), metrics=metrics)
+    # The final observation shows the gripper where it closed (never a training input:
+    # it is the episode's last step), so videos show the grasp.
+    obs = self._observe(scene, gripper=(jp.clip(action, -1.0, 1.0), success))
+    return state.replace(obs=obs, reward=success, done=jp.ones(()), metrics=metrics)
 
   def expert_action(self, state: State, rng: jax.Array) -> jax.Array:
     """The correct grasp; for green bars, either end at random (the multimodal case)."""
@@ -160,7 +165,7 @@ class Grasp(Env, task_base.ImitationTask):
     )
     return success.astype(jp.float32), position_error
 
-  def _observe(self, scene: Scene):
+  def _observe(self, scene: Scene, gripper=None):
     state = jp.concatenate([
         scene.position,
         jp.stack([jp.cos(scene.yaw), jp.sin(scene.yaw)]),
@@ -169,11 +174,15 @@ class Grasp(Env, task_base.ImitationTask):
     ]).astype(jp.float32)
     obs = {'state': state}
     if self._image_size:
-      obs['image'] = self.render_image(scene)
+      obs['image'] = self.render_image(scene, gripper)
     return obs
 
-  def render_image(self, scene: Scene) -> jax.Array:
-    """Top-down view of the object; knobs mark the bar end(s) that colour refers to."""
+  def render_image(self, scene: Scene, gripper=None) -> jax.Array:
+    """Top-down view of the object; knobs mark the bar end(s) that colour refers to.
+
+    `gripper` = (action, success) adds the two fingers at the commanded pose and opening,
+    dark for a successful grasp and light for a failed one.
+    """
     size = self._image_size
     camera = render.make_camera(size, jp.zeros(2), self._half_size)
     color = jp.asarray(COLORS)[scene.color]
@@ -187,4 +196,14 @@ class Grasp(Env, task_base.ImitationTask):
     back_radius = jp.where(scene.color == GREEN, knob_radius, 0.0)
     canvas = render.circle(canvas, camera, scene.position - self._grasp_offset * axis,
                            back_radius, KNOB)
+    if gripper is not None:
+      action, success = gripper
+      point = action[:2] * self._half_size
+      angle = action[2] * jp.pi / 2
+      opening = (action[3] + 1.0) / 2.0 * self._max_width
+      across = jp.array([-jp.sin(angle), jp.cos(angle)])  # fingers close across the axis
+      color = jp.where(success > 0, jp.asarray(GRIPPER_OK), jp.asarray(GRIPPER_FAIL))
+      for side in (-1.0, 1.0):
+        canvas = render.box(canvas, camera, point + side * (opening / 2 + 0.004) * across,
+                            jp.array([0.014, 0.004]), angle, color)
     return render.to_uint8(canvas)

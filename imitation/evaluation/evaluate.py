@@ -51,29 +51,36 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   """Evaluates `config.eval.policy_dir` (default WORKDIR/policy) and the expert.
 
   Writes evaluation.json, policy.gif, expert.gif and learning_curve.png (when the workdir
-  holds training metrics) into `workdir`.
+  holds training metrics) into `workdir`. With `policy_dir='expert'` only the expert is
+  evaluated and filmed, which needs no trained policy.
   """
   workdir = workdir_lib.prepare(workdir)
-  policy_dir = config.eval.policy_dir or os.path.join(workdir, 'policy')
-  if not os.path.exists(os.path.join(policy_dir, checkpoint_lib.POLICY_CONFIG)):
-    raise ConfigError(
-        f'no exported policy in {policy_dir}; train one first or set --config.eval.policy_dir'
-    )
-  policy, policy_params, _ = checkpoint_lib.load_policy(policy_dir)
-  act = acting.make_act_fn(policy, deterministic=config.eval.deterministic)
   env = envs.make_from_config(config.env)
-  evaluator = Evaluator(env, act, num_episodes=config.eval.num_episodes, horizon=config.env.horizon)
   key = jax.random.fold_in(jax.random.PRNGKey(config.seed), EVAL_STREAM)
-  results = {
-      'task': config.env.name,
-      'policy_dir': policy_dir,
-      'seed': config.seed,
-      **evaluator.versus_expert(policy_params, key),
-      'files': [],
-  }
+  results = {'task': config.env.name, 'seed': config.seed}
+  if config.eval.policy_dir == 'expert':
+    act, policy_params, films = None, None, (('expert', 1.0),)
+    evaluator = Evaluator(env, None, config.eval.num_episodes, config.env.horizon)
+    expert = evaluator(None, key)
+    results.update(policy_dir='expert', expert_success_rate=expert['success_rate'],
+                   expert_mean_return=expert['mean_return'],
+                   num_eval_episodes=expert['num_episodes'])
+  else:
+    policy_dir = config.eval.policy_dir or os.path.join(workdir, 'policy')
+    if not os.path.exists(os.path.join(policy_dir, checkpoint_lib.POLICY_CONFIG)):
+      raise ConfigError(
+          f'no exported policy in {policy_dir}; train one first, set '
+          '--config.eval.policy_dir, or film the expert with --config.eval.policy_dir=expert'
+      )
+    policy, policy_params, _ = checkpoint_lib.load_policy(policy_dir)
+    act = acting.make_act_fn(policy, deterministic=config.eval.deterministic)
+    evaluator = Evaluator(env, act, config.eval.num_episodes, config.env.horizon)
+    results.update(policy_dir=policy_dir, **evaluator.versus_expert(policy_params, key))
+    films = (('policy', 0.0), ('expert', 1.0))
+  results['files'] = []
   if config.eval.video_episodes:
     video_key = jax.random.fold_in(key, 1)
-    for name, beta in (('policy', 0.0), ('expert', 1.0)):
+    for name, beta in films:
       frames = video.record(
           config.env, act, policy_params, video_key, num_episodes=config.eval.video_episodes,
           size=config.eval.video_size, beta=beta,
