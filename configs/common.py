@@ -22,9 +22,10 @@ TASKS = {
         ),
         horizon=300,
         # Few clean demos: the regime where BC's small per-step errors compound (README).
-        num_demos=4,
-        # Deployed with 10% steering execution error; demonstrated with a clean actuator.
-        action_noise=dict(relative_std=0.0, absolute_std=0.1),
+        num_demos=8,
+        # Deployed with steering execution noise of std 0.2 (10% of the [-1, 1] range);
+        # demonstrated with a clean actuator.
+        action_noise=dict(relative_std=0.0, absolute_std=0.2),
         demo_action_noise=dict(relative_std=0.0, absolute_std=0.0),
     ),
     'push': dict(
