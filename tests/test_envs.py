@@ -185,3 +185,14 @@ def test_reach_multi_task_id_changes_the_expert_action_in_the_same_scene():
     retargeted = state.replace(pipeline_state=state.pipeline_state.replace(q=q))
     actions.append(np.asarray(expert(retargeted, None)))
   assert not np.allclose(actions[0], actions[1]) and not np.allclose(actions[1], actions[2])
+
+
+def test_reach_multi_success_is_measured_to_the_chosen_target():
+  env = envs.make('reach_multi')
+  state = jax.jit(env.reset)(jax.random.PRNGKey(6))
+  fingertip = np.asarray(state.obs['state'][6:8])
+  targets = np.asarray(state.info['targets'])
+  chosen = int(state.obs['task_id'])
+  np.testing.assert_allclose(targets.reshape(-1), state.obs['state'][8:], rtol=1e-6)
+  assert float(state.metrics['distance']) == pytest.approx(
+      np.linalg.norm(targets[chosen] - fingertip), rel=1e-5)
