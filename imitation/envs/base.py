@@ -35,3 +35,19 @@ def observation_spec(env: Env) -> Dict[str, jax.ShapeDtypeStruct]:
   """Shapes and dtypes of one (unbatched) observation dict, found without running the env."""
   state = jax.eval_shape(env.unwrapped.reset, jax.random.PRNGKey(0))
   return dict(state.obs)
+
+
+class JaxTask(Env, ImitationTask):
+  """Base of tasks with plain-JAX dynamics (no Brax physics pipeline).
+
+  Subclasses implement reset, step, expert_action, action_size and dt; `state.pipeline_state`
+  holds the task's own state pytree.
+  """
+
+  @property
+  def observation_size(self):
+    return jax.tree.map(lambda x: x.shape, observation_spec(self))
+
+  @property
+  def backend(self) -> str:
+    return 'jax'

@@ -11,7 +11,7 @@ import flax
 import jax
 from jax import numpy as jp
 
-from brax.envs.base import Env, State
+from brax.envs.base import State
 
 from imitation.envs import base as task_base
 from imitation.envs import render
@@ -37,7 +37,7 @@ def _wrap(angle):
   return (angle + jp.pi) % (2 * jp.pi) - jp.pi
 
 
-class Drive(Env, task_base.ImitationTask):
+class Drive(task_base.JaxTask):
   """Lane following; observations `{'state': float32[4 + len(lookahead)]}` (+ image).
 
   The state holds the current steering angle (as a fraction of `max_steer`) and ego-lane
@@ -103,18 +103,9 @@ class Drive(Env, task_base.ImitationTask):
     self._view_half_extent = view_half_extent
     self._render_stride = render_stride
 
-  # Brax Env interface.
-  @property
-  def observation_size(self):
-    return jax.tree.map(lambda x: x.shape, task_base.observation_spec(self))
-
   @property
   def action_size(self) -> int:
     return 1
-
-  @property
-  def backend(self) -> str:
-    return 'jax'
 
   @property
   def dt(self) -> float:

@@ -12,7 +12,7 @@ import flax
 import jax
 from jax import numpy as jp
 
-from brax.envs.base import Env, State
+from brax.envs.base import State
 
 from imitation.envs import base as task_base
 from imitation.envs import render
@@ -39,7 +39,7 @@ def _wrap_period(angle, period):
   return (angle + period / 2) % period - period / 2
 
 
-class Grasp(Env, task_base.ImitationTask):
+class Grasp(task_base.JaxTask):
   """Top-down grasping; observations `{'state': float32[9]}` (+ image)."""
 
   def __init__(
@@ -84,16 +84,8 @@ class Grasp(Env, task_base.ImitationTask):
     self._image_size = image_size
 
   @property
-  def observation_size(self):
-    return jax.tree.map(lambda x: x.shape, task_base.observation_spec(self))
-
-  @property
   def action_size(self) -> int:
     return 4
-
-  @property
-  def backend(self) -> str:
-    return 'jax'
 
   @property
   def dt(self) -> float:
