@@ -38,12 +38,27 @@ def get_config(arg: str = 'reach') -> ml_collections.ConfigDict:
   config.normalization.min_std = 1e-3
 
   config.network = ml_collections.ConfigDict()
-  config.network.encoder = 'mlp'
-  config.network.hidden_sizes = (256, 256)
+  config.network.encoder = 'mlp'  # mlp (state) | cnn | vit (image, + state if use_state)
+  config.network.hidden_sizes = (256, 256)  # the state MLP
   config.network.activation = 'relu'
   config.network.layer_norm = False
-  config.network.head = 'deterministic'
-  config.network.squash = False
+  config.network.use_state = False  # image encoders: also encode `state` and concatenate
+  config.network.cnn = dict(channels=(64, 64, 64), hidden_sizes=(256, 128))
+  config.network.vit = dict(patch_size=8, width=128, depth=4, num_heads=4)
+  config.network.head = 'deterministic'  # deterministic | gaussian | mixture | categorical
+  config.network.squash = False  # deterministic head: tanh on the (normalised) action
+  config.network.min_scale = 1e-3  # gaussian / mixture scale range
+  config.network.max_scale = 2.0
+  config.network.bound = 'none'  # gaussian / mixture means: none | tanh | clip
+  config.network.bound_limit = 3.0  # |mean| bound in the (normalised) action space
+  config.network.num_components = 5  # mixture
+  config.network.num_bins = 21  # categorical: bins per action dimension on [bin_low, bin_high]
+  config.network.bin_low = -3.0
+  config.network.bin_high = 3.0
+
+  # Image augmentation inside the compiled step (only when observations have an image).
+  config.augment = ml_collections.ConfigDict()
+  config.augment.random_shift_pad = 4  # DrQ-style shift in pixels; 0 turns it off
 
   config.optimizer = ml_collections.ConfigDict()
   config.optimizer.name = 'adam'

@@ -22,6 +22,7 @@ from imitation.data import demonstrations
 from imitation.data import normalization as normalization_lib
 from imitation.data.device_dataset import DeviceDataset
 from imitation.evaluation.evaluator import Evaluator
+from imitation.networks import augmentation
 from imitation.networks import policy as policy_lib
 from imitation.training import checkpoint as checkpoint_lib
 from imitation.training import loop
@@ -75,11 +76,21 @@ def loss(
   return nll, {'loss': nll, 'action_mse': mse}
 
 
-def make_update(policy: policy_lib.Policy, optimizer: optax.GradientTransformation):
-  """Returns the pure `update(train_state, batch, rng) -> (train_state, metrics)`."""
+def make_update(
+    policy: policy_lib.Policy,
+    optimizer: optax.GradientTransformation,
+    random_shift_pad: int = 0,
+):
+  """Returns the pure `update(train_state, batch, rng) -> (train_state, metrics)`.
+
+  With `random_shift_pad` > 0, images in the batch are randomly shifted (DrQ) with `rng`.
+  """
 
   def update(state: TrainState, batch: Dict[str, Any], rng: jax.Array):
-    del rng  # Deterministic given the batch; augmentation and dropout would use it.
+    if random_shift_pad and 'image' in batch['observation']:
+      observation = dict(batch['observation'])
+      observation['image'] = augmentation.random_shift(rng, observation['image'], random_shift_pad)
+      batch = {**batch, 'observation': observation}
     grad_fn = jax.grad(loss, has_aux=True)
     grads, metrics = grad_fn(state.params, policy, state.normalization, batch)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
@@ -156,7 +167,7 @@ def train(
   state = loop.fit(
       state,
       dataset,
-      make_update(policy, optimizer),
+      make_update(policy, optimizer, config.augment.random_shift_pad),
       config=config.train,
       mesh=mesh,
       checkpointer=checkpointer,

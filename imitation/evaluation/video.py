@@ -21,13 +21,15 @@ def record(
     size: int,
     beta: float = 0.0,
 ) -> np.ndarray:
-  """Frames [T + 1, num_episodes, size, size, 3] of episodes rendered at `size` pixels.
+  """Frames [T + 1, num_episodes, H, W, 3] of rendered episodes.
 
-  The env is rebuilt with `image_size=size`; a state-based policy ignores the extra image.
-  Frames after an episode ends repeat its last frame.
+  An env without image observations is rebuilt with `image_size=size` (a state-based
+  policy ignores the extra image); one with them keeps its size, since an image policy
+  must see the images it was trained on. Frames after an episode ends repeat its last one.
   """
   env_config = env_config.copy_and_resolve_references()
-  env_config.kwargs.image_size = size
+  if not env_config.kwargs.get('image_size', 0):
+    env_config.kwargs.image_size = size
   env = envs.make_from_config(env_config)
   rollout = jax.jit(rollout_lib.make_rollout(env, env_config.horizon, act_fn))
   rng_reset, rng_rollout = jax.random.split(rng)

@@ -42,3 +42,64 @@ class StateEncoder(nn.Module):
   def __call__(self, observation: Dict[str, jax.Array]) -> jax.Array:
     state = jp.asarray(observation['state'], jp.float32)
     return MLP(self.hidden_sizes, self.activation, self.layer_norm)(state)
+
+
+def image_to_float(image: jax.Array) -> jax.Array:
+  """uint8 [..., H, W, 3] in [0, 255] -> float32 in [-1, 1]; images stay uint8 until here."""
+  return jp.asarray(image, jp.float32) / 127.5 - 1.0
+
+
+class CNN(nn.Module):
+  """The seed's simple CNN: 3x3 conv layers with ReLU, global average pooling, an MLP."""
+
+  channels: Sequence[int] = (64, 64, 64)
+  hidden_sizes: Sequence[int] = (256, 128)
+
+  @nn.compact
+  def __call__(self, image: jax.Array) -> jax.Array:
+    x = image_to_float(image)
+    for i, channels in enumerate(self.channels):
+      # Stride 2 after the first layer keeps the cost manageable at 224x224.
+      x = nn.relu(nn.Conv(channels, (3, 3), strides=(1, 1) if i == 0 else (2, 2))(x))
+    x = jp.mean(x, axis=(-3, -2))
+    return MLP(self.hidden_sizes)(x)
+
+
+class ViT(nn.Module):
+  """A Vision Transformer: patch embedding, pre-norm blocks, mean-pooled tokens."""
+
+  patch_size: int = 8
+  width: int = 128
+  depth: int = 4
+  num_heads: int = 4
+  mlp_ratio: int = 4
+
+  @nn.compact
+  def __call__(self, image: jax.Array) -> jax.Array:
+    x = image_to_float(image)
+    x = nn.Conv(self.width, (self.patch_size,) * 2, strides=(self.patch_size,) * 2)(x)
+    x = x.reshape(x.shape[:-3] + (-1, self.width))  # [..., tokens, width]
+    position = self.param('position', nn.initializers.normal(0.02), x.shape[-2:])
+    x = x + position
+    for _ in range(self.depth):
+      y = nn.LayerNorm()(x)
+      x = x + nn.MultiHeadDotProductAttention(num_heads=self.num_heads)(y, y)
+      y = nn.LayerNorm()(x)
+      y = nn.Dense(self.width * self.mlp_ratio)(y)
+      x = x + nn.Dense(self.width)(nn.gelu(y))
+    return nn.LayerNorm()(jp.mean(x, axis=-2))
+
+
+class ImageStateEncoder(nn.Module):
+  """Encodes `image` (CNN or ViT) and, if `use_state`, `state` (MLP), and concatenates."""
+
+  image_encoder: nn.Module
+  state_hidden_sizes: Sequence[int] = (256, 256)
+  use_state: bool = False
+
+  @nn.compact
+  def __call__(self, observation: Dict[str, jax.Array]) -> jax.Array:
+    features = [self.image_encoder(observation['image'])]
+    if self.use_state:
+      features.append(StateEncoder(self.state_hidden_sizes)(observation))
+    return jp.concatenate(features, axis=-1)

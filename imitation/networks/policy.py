@@ -7,9 +7,11 @@ import jax
 import ml_collections
 
 from imitation.errors import ConfigError
-
 from imitation.networks import encoders
 from imitation.networks import heads
+
+ENCODERS = ('mlp', 'cnn', 'vit')
+HEADS = ('deterministic', 'gaussian', 'mixture', 'categorical')
 
 
 class Policy(nn.Module):
@@ -22,16 +24,38 @@ class Policy(nn.Module):
     return self.head(self.encoder(observation))
 
 
+def _encoder(config: ml_collections.ConfigDict) -> nn.Module:
+  if config.encoder == 'mlp':
+    return encoders.StateEncoder(
+        hidden_sizes=tuple(config.hidden_sizes),
+        activation=config.activation,
+        layer_norm=config.layer_norm,
+    )
+  if config.encoder == 'cnn':
+    image = encoders.CNN(tuple(config.cnn.channels), tuple(config.cnn.hidden_sizes))
+  elif config.encoder == 'vit':
+    image = encoders.ViT(
+        config.vit.patch_size, config.vit.width, config.vit.depth, config.vit.num_heads
+    )
+  else:
+    raise ConfigError(f'unknown encoder {config.encoder!r}; available: {", ".join(ENCODERS)}')
+  return encoders.ImageStateEncoder(image, tuple(config.hidden_sizes), config.use_state)
+
+
+def _head(config: ml_collections.ConfigDict, action_dim: int) -> nn.Module:
+  if config.head == 'deterministic':
+    return heads.DeterministicHead(action_dim=action_dim, squash=config.squash)
+  if config.head == 'gaussian':
+    return heads.GaussianHead(action_dim, config.min_scale, config.max_scale, config.bound,
+                              config.bound_limit)
+  if config.head == 'mixture':
+    return heads.MixtureHead(action_dim, config.num_components, config.min_scale,
+                             config.max_scale, config.bound, config.bound_limit)
+  if config.head == 'categorical':
+    return heads.CategoricalHead(action_dim, config.num_bins, config.bin_low, config.bin_high)
+  raise ConfigError(f'unknown head {config.head!r}; available: {", ".join(HEADS)}')
+
+
 def make_policy(config: ml_collections.ConfigDict, action_dim: int) -> Policy:
   """Builds the Policy that `config` (the `network` section) describes."""
-  if config.encoder != 'mlp':
-    raise ConfigError(f'unknown encoder {config.encoder!r}; available: mlp')
-  encoder = encoders.StateEncoder(
-      hidden_sizes=tuple(config.hidden_sizes),
-      activation=config.activation,
-      layer_norm=config.layer_norm,
-  )
-  if config.head != 'deterministic':
-    raise ConfigError(f'unknown head {config.head!r}; available: deterministic')
-  head = heads.DeterministicHead(action_dim=action_dim, squash=config.squash)
-  return Policy(encoder=encoder, head=head)
+  return Policy(encoder=_encoder(config), head=_head(config, action_dim))

@@ -1,0 +1,21 @@
+"""Image augmentation inside the compiled step."""
+
+import jax
+from jax import numpy as jp
+
+
+def random_shift(rng: jax.Array, images: jax.Array, pad: int) -> jax.Array:
+  """DrQ-style shift: replicate-pad by `pad` pixels, crop back at a random offset per image.
+
+  images: uint8 or float [batch, H, W, C]; returns the same shape and dtype.
+  """
+  if pad <= 0:
+    return images
+  batch, height, width, _ = images.shape
+  padded = jp.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode='edge')
+  offsets = jax.random.randint(rng, (batch, 2), 0, 2 * pad + 1)
+
+  def crop(image, offset):
+    return jax.lax.dynamic_slice(image, (offset[0], offset[1], 0), (height, width, image.shape[-1]))
+
+  return jax.vmap(crop)(padded, offsets)
