@@ -12,11 +12,13 @@ from jax import numpy as jp
 import numpy as np
 import pytest
 
+from configs import bc as bc_config
 from imitation.agents import acting
 from imitation.agents import bc
 from imitation.data import episodes as episodes_lib
 from imitation.data import rlds
 from imitation.training import checkpoint as checkpoint_lib
+from imitation.training import optimizers
 from imitation.training.train_state import TrainState
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -70,13 +72,10 @@ def test_exported_policy_acts_like_the_final_checkpoint(finished_run, debug_conf
 
 
 def _template(policy, policy_params):
-  import optax  # pylint: disable=g-import-not-at-top
-  from configs import bc as bc_config  # pylint: disable=g-import-not-at-top
-  from imitation.training import optimizers  # pylint: disable=g-import-not-at-top
+  """A train state with the debug run's structure, to restore its checkpoints into."""
   config = bc_config.get_config('reach,debug')
   optimizer = optimizers.make_optimizer(config.optimizer, config.train.num_steps)
-  del optax
-  params, normalization = policy_params
+  _, normalization = policy_params
   return bc.init(jax.random.PRNGKey(0), policy, optimizer, {'state': jp.zeros((1, 10))}, normalization)
 
 
