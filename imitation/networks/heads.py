@@ -21,6 +21,11 @@ def _bounded(x: jax.Array, bound: str, limit: float) -> jax.Array:
   return x
 
 
+def _scale(raw: jax.Array, min_scale: float, max_scale: float) -> jax.Array:
+  """Maps unbounded outputs to standard deviations in [min_scale, max_scale]."""
+  return min_scale + (max_scale - min_scale) * nn.sigmoid(raw)
+
+
 class DeterministicHead(nn.Module):
   """A linear map to the action; trained with MSE through `Deterministic.log_prob`."""
 
@@ -45,8 +50,7 @@ class GaussianHead(nn.Module):
   @nn.compact
   def __call__(self, features: jax.Array) -> distributions.DiagGaussian:
     loc = _bounded(nn.Dense(self.action_dim)(features), self.bound, self.limit)
-    raw = nn.Dense(self.action_dim)(features)
-    scale = self.min_scale + (self.max_scale - self.min_scale) * nn.sigmoid(raw)
+    scale = _scale(nn.Dense(self.action_dim)(features), self.min_scale, self.max_scale)
     return distributions.DiagGaussian(loc, scale)
 
 
@@ -69,8 +73,7 @@ class MixtureHead(nn.Module):
     loc = nn.Dense(k * a, bias_init=symmetric)(features)
     loc = _bounded(loc.reshape(features.shape[:-1] + (k, a)), self.bound, self.limit)
     raw = nn.Dense(k * a)(features).reshape(features.shape[:-1] + (k, a))
-    scale = self.min_scale + (self.max_scale - self.min_scale) * nn.sigmoid(raw)
-    return distributions.GaussianMixture(logits, loc, scale)
+    return distributions.GaussianMixture(logits, loc, _scale(raw, self.min_scale, self.max_scale))
 
 
 class CategoricalHead(nn.Module):
