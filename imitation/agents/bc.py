@@ -164,7 +164,7 @@ def train(
   )
   eval_key = jax.random.fold_in(seed_key, EVAL_STREAM)
   writer = metric_writer.MetricWriter(workdir)
-  state = loop.fit(
+  state, final_eval = loop.fit(
       state,
       dataset,
       make_update(policy, optimizer, config.augment.random_shift_pad),
@@ -182,7 +182,7 @@ def train(
     checkpointer.close()
     return {}
 
-  final = evaluator.versus_expert(state.policy_params, eval_key)
+  final = evaluator.versus_expert(state.policy_params, eval_key, learner=final_eval)
   checkpoint_lib.export_policy(
       os.path.join(workdir, 'policy'),
       state.params,

@@ -80,11 +80,10 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   results['files'] = []
   if config.eval.video_episodes:
     video_key = jax.random.fold_in(key, 1)
+    # One compiled rollout films both the policy and the expert (`beta` picks who acts).
+    recorder = video.make_recorder(config.env, act, size=config.eval.video_size)
     for name, beta in films:
-      frames = video.record(
-          config.env, act, policy_params, video_key, num_episodes=config.eval.video_episodes,
-          size=config.eval.video_size, beta=beta,
-      )
+      frames = recorder(policy_params, video_key, config.eval.video_episodes, beta)
       path = os.path.join(workdir, f'{name}.gif')
       video.save_gif(path, video.tile(frames), env.dt)
       results['files'].append(path)

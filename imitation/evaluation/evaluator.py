@@ -56,14 +56,18 @@ class Evaluator:
         'num_episodes': int(len(success)),
     }
 
-  def versus_expert(self, policy_params: Any, rng: jax.Array) -> Dict[str, float]:
+  def versus_expert(
+      self, policy_params: Any, rng: jax.Array, learner: Optional[Dict[str, float]] = None
+  ) -> Dict[str, float]:
     """The learner and the expert on the same episodes (same key): a paired comparison.
 
     Includes the compounding-error pair: the learner's per-step action error on held-out
     expert states (`heldout_action_mse`) and on the states it reaches itself
-    (`closed_loop_action_mse`).
+    (`closed_loop_action_mse`). `learner` may pass in this evaluator's result for
+    `(policy_params, rng)` when it was already computed, so it is not run again.
     """
-    learner = self(policy_params, rng, beta=0.0)
+    if learner is None:
+      learner = self(policy_params, rng, beta=0.0)
     expert = self(policy_params, rng, beta=1.0)
     return {
         'success_rate': learner['success_rate'],

@@ -1,6 +1,6 @@
 """Rollout videos for people: frames from the task's own renderer, tiled, saved as GIF."""
 
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import jax
 import ml_collections
@@ -9,6 +9,40 @@ from PIL import Image
 
 from imitation import envs
 from imitation.evaluation import rollout as rollout_lib
+
+
+def make_recorder(
+    env_config: ml_collections.ConfigDict,
+    act_fn: Optional[rollout_lib.ActFn],
+    *,
+    size: int,
+) -> Callable[..., np.ndarray]:
+  """Returns `record(policy_params, rng, num_episodes, beta) -> frames`, compiled once.
+
+  Frames are [T + 1, num_episodes, H, W, 3]. An env without image observations is rebuilt
+  with `image_size=size` (a state-based policy ignores the extra image); one with them
+  keeps its size, since an image policy must see the images it was trained on. Frames
+  after an episode ends repeat its last one. `beta` picks who acts, as in rollouts.
+  """
+  env_config = env_config.copy_and_resolve_references()
+  if not env_config.kwargs.get('image_size', 0):
+    env_config.kwargs.image_size = size
+  env = envs.make_from_config(env_config)
+  rollout = jax.jit(rollout_lib.make_rollout(env, env_config.horizon, act_fn))
+
+  def record(policy_params: Any, rng: jax.Array, num_episodes: int, beta: float = 0.0):
+    rng_reset, rng_rollout = jax.random.split(rng)
+    trajectory = jax.device_get(
+        rollout(policy_params, jax.random.split(rng_reset, num_episodes), rng_rollout, beta)
+    )
+    frames = np.array(trajectory.observation['image'])  # a writable copy
+    mask = np.asarray(rollout_lib.episode_mask(trajectory.done))  # [T, E]
+    length = mask.sum(0).astype(int)  # actions per episode; frame `length` is its last
+    for e, last in enumerate(length):
+      frames[last + 1:, e] = frames[last, e]
+    return frames
+
+  return record
 
 
 def record(
@@ -21,27 +55,8 @@ def record(
     size: int,
     beta: float = 0.0,
 ) -> np.ndarray:
-  """Frames [T + 1, num_episodes, H, W, 3] of rendered episodes.
-
-  An env without image observations is rebuilt with `image_size=size` (a state-based
-  policy ignores the extra image); one with them keeps its size, since an image policy
-  must see the images it was trained on. Frames after an episode ends repeat its last one.
-  """
-  env_config = env_config.copy_and_resolve_references()
-  if not env_config.kwargs.get('image_size', 0):
-    env_config.kwargs.image_size = size
-  env = envs.make_from_config(env_config)
-  rollout = jax.jit(rollout_lib.make_rollout(env, env_config.horizon, act_fn))
-  rng_reset, rng_rollout = jax.random.split(rng)
-  trajectory = jax.device_get(
-      rollout(policy_params, jax.random.split(rng_reset, num_episodes), rng_rollout, beta)
-  )
-  frames = np.array(trajectory.observation['image'])  # a writable copy
-  mask = np.asarray(rollout_lib.episode_mask(trajectory.done))  # [T, E]
-  length = mask.sum(0).astype(int)  # actions per episode; frame `length` is its last
-  for e, last in enumerate(length):
-    frames[last + 1:, e] = frames[last, e]
-  return frames
+  """One-off `make_recorder(...)(policy_params, rng, num_episodes, beta)`."""
+  return make_recorder(env_config, act_fn, size=size)(policy_params, rng, num_episodes, beta)
 
 
 def tile(frames: np.ndarray, columns: int = 4, border: int = 2) -> np.ndarray:

@@ -5,7 +5,7 @@ state it is given, so a run restored from a checkpoint continues where it stoppe
 """
 
 import time
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import jax
 import ml_collections
@@ -41,7 +41,7 @@ def fit(
     evaluate: Optional[Callable[[Any], Dict[str, float]]] = None,
     progress_bar: bool = True,
     stop_at_step: Optional[int] = None,
-) -> Any:
+) -> Tuple[Any, Optional[Dict[str, float]]]:
   """Trains from `state.step` to `config.num_steps` (the `train` config section).
 
   Args:
@@ -57,7 +57,8 @@ def fit(
     stop_at_step: stop early once this step is reached, as a preempted job would.
 
   Returns:
-    The final train state.
+    The final train state, and the metrics of the evaluation run at `config.num_steps`
+    (None if this call did not reach it, e.g. stopped early or already finished).
   """
   check_train_config(config)
   chunk = update_loop.make_train_chunk(
@@ -69,6 +70,7 @@ def fit(
       dynamic_ncols=True, desc='train',
   )
   last_time = time.time()
+  final_eval = None
   while step < config.num_steps:
     state, metrics = chunk(state, dataset)
     step += config.steps_per_call
@@ -82,6 +84,8 @@ def fit(
       eval_metrics = evaluate(state)
       writer.write(step, eval_metrics, prefix='eval/')
       postfix['success'] = f'{eval_metrics["success_rate"]:.3f}'
+      if step == config.num_steps:
+        final_eval = eval_metrics
       last_time = time.time()  # keep evaluation out of the update throughput
     if step % config.checkpoint_every == 0 or step == config.num_steps:
       checkpointer.save(step, state)
@@ -91,4 +95,4 @@ def fit(
       break
   bar.close()
   checkpointer.wait_until_finished()
-  return state
+  return state, final_eval
