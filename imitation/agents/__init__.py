@@ -3,9 +3,13 @@
 from typing import Any, Callable, Dict
 
 from imitation.agents import bc
+from imitation.agents import dagger
 from imitation.errors import ConfigError
 
-TRAINERS: Dict[str, Callable[..., Dict[str, Any]]] = {bc.ALGORITHM: bc.train}
+TRAINERS: Dict[str, Callable[..., Dict[str, Any]]] = {
+    bc.ALGORITHM: bc.train,
+    dagger.ALGORITHM: dagger.train,
+}
 
 
 def get_trainer(algorithm: str) -> Callable[..., Dict[str, Any]]:

@@ -76,6 +76,15 @@ def loss(
   return nll, {'loss': nll, 'action_mse': mse}
 
 
+def augment(batch: Dict[str, Any], rng: jax.Array, random_shift_pad: int) -> Dict[str, Any]:
+  """The batch with its images (if any) randomly shifted by up to `random_shift_pad` pixels."""
+  if not random_shift_pad or 'image' not in batch['observation']:
+    return batch
+  observation = dict(batch['observation'])
+  observation['image'] = augmentation.random_shift(rng, observation['image'], random_shift_pad)
+  return {**batch, 'observation': observation}
+
+
 def make_update(
     policy: policy_lib.Policy,
     optimizer: optax.GradientTransformation,
@@ -87,10 +96,7 @@ def make_update(
   """
 
   def update(state: TrainState, batch: Dict[str, Any], rng: jax.Array):
-    if random_shift_pad and 'image' in batch['observation']:
-      observation = dict(batch['observation'])
-      observation['image'] = augmentation.random_shift(rng, observation['image'], random_shift_pad)
-      batch = {**batch, 'observation': observation}
+    batch = augment(batch, rng, random_shift_pad)
     grad_fn = jax.grad(loss, has_aux=True)
     grads, metrics = grad_fn(state.params, policy, state.normalization, batch)
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)

@@ -5,7 +5,7 @@ an episode of L actions has L + 1 steps, the last one (`is_last`) carrying the f
 observation and a zero action, as RLDS prescribes.
 """
 
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -29,6 +29,7 @@ def trajectory_to_episodes(
     episode_indices: Sequence[int],
     task_id: int = 0,
     round_index: int = 0,
+    labelled: Optional[np.ndarray] = None,
 ) -> List[Episode]:
   """Cuts a time-major batch of rollouts ([T, num_envs, ...] numpy) into RLDS episodes.
 
@@ -39,6 +40,10 @@ def trajectory_to_episodes(
     episode_indices: the global index of each column's episode.
     task_id: task id recorded in the metadata.
     round_index: data-collection round (0 for expert demonstrations, k for DAgger round k).
+    labelled: optional [T, num_envs] mask of the steps the expert labelled (gated DAgger).
+      Each contiguous run of labelled steps becomes its own episode (same episode_index),
+      ending with the observation after its last labelled action; unlabelled steps are
+      dropped. None keeps every step.
   """
   if source not in SOURCES:
     raise ValueError(f'source must be one of {SOURCES}, got {source!r}')
@@ -47,42 +52,61 @@ def trajectory_to_episodes(
   horizon, num_envs = tr['done'].shape
   if len(episode_indices) != num_envs:
     raise ValueError(f'{len(episode_indices)} episode indices for {num_envs} episodes')
+  if labelled is not None and np.shape(labelled) != (horizon, num_envs):
+    raise ValueError(f'labelled mask has shape {np.shape(labelled)}, want {(horizon, num_envs)}')
   episodes = []
   for e in range(num_envs):
     ended = np.flatnonzero(tr['done'][:, e] > 0)
     length = int(ended[0]) + 1 if len(ended) else horizon
     terminal = bool(len(ended)) and tr['truncation'][length - 1, e] == 0
-
-    def with_final(x, fill=0):
-      return np.concatenate([x[:length, e], np.full((1,) + x.shape[2:], fill, x.dtype)])
-
-    is_first = np.zeros(length + 1, bool)
-    is_first[0] = True
-    is_last = np.zeros(length + 1, bool)
-    is_last[-1] = True
-    discount = np.ones(length + 1, np.float32)
-    if terminal:
-      discount[-1] = 0.0
-    reward = with_final(tr['reward']).astype(np.float32)
-    steps = {
-        'observation': {k: v[: length + 1, e] for k, v in observation.items()},
-        'action': with_final(tr['action']).astype(np.float32),
-        'expert_action': with_final(tr['expert_action']).astype(np.float32),
-        'reward': reward,
-        'discount': discount,
-        'is_first': is_first,
-        'is_last': is_last,
-        'is_terminal': is_last & terminal,
-    }
-    metadata = {
-        'task_id': np.int32(task_id),
-        'success': bool(tr['success'][length - 1, e] > 0),
-        'source': source,
-        'seed': np.int64(seed),
-        'episode_index': np.int64(episode_indices[e]),
-        'return': np.float32(reward.sum()),
-        'length': np.int32(length),
-        'round': np.int32(round_index),
-    }
-    episodes.append({'steps': steps, 'episode_metadata': metadata})
+    success = bool(tr['success'][length - 1, e] > 0)
+    if labelled is None:
+      runs = [(0, length)]
+    else:
+      runs = _runs(np.asarray(labelled[:length, e]) > 0)
+    for first, last in runs:
+      steps = _steps(tr, observation, e, first, last, terminal and last == length)
+      metadata = {
+          'task_id': np.int32(task_id),
+          'success': success,
+          'source': source,
+          'seed': np.int64(seed),
+          'episode_index': np.int64(episode_indices[e]),
+          'return': np.float32(steps['reward'].sum()),
+          'length': np.int32(last - first),
+          'round': np.int32(round_index),
+      }
+      episodes.append({'steps': steps, 'episode_metadata': metadata})
   return episodes
+
+
+def _runs(mask: np.ndarray) -> List[Tuple[int, int]]:
+  """[(first, end)] of the runs of True in a 1-D mask."""
+  edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+  return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)))
+
+
+def _steps(tr, observation, e: int, first: int, end: int, terminal: bool) -> Dict[str, Any]:
+  """RLDS steps of column `e` for actions first..end-1, plus the final observation."""
+  count = end - first
+
+  def with_final(x, fill=0):
+    return np.concatenate([x[first:end, e], np.full((1,) + x.shape[2:], fill, x.dtype)])
+
+  is_first = np.zeros(count + 1, bool)
+  is_first[0] = True
+  is_last = np.zeros(count + 1, bool)
+  is_last[-1] = True
+  discount = np.ones(count + 1, np.float32)
+  if terminal:
+    discount[-1] = 0.0
+  return {
+      'observation': {k: v[first : end + 1, e] for k, v in observation.items()},
+      'action': with_final(tr['action']).astype(np.float32),
+      'expert_action': with_final(tr['expert_action']).astype(np.float32),
+      'reward': with_final(tr['reward']).astype(np.float32),
+      'discount': discount,
+      'is_first': is_first,
+      'is_last': is_last,
+      'is_terminal': is_last & terminal,
+  }

@@ -29,3 +29,19 @@ def expert_vs_learner_table(
   lines = ['  '.join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
   lines.insert(1, '  '.join('-' * w for w in widths))
   return '\n'.join([header] + lines)
+
+
+def dagger_rounds_table(results: Dict[str, Any]) -> str:
+  """Per round: beta, labels, interventions and env steps (this round, and in total), success."""
+  header = (f'{results["task"]}: DAgger ({results["variant"]}), seed {results["seed"]}, '
+            f'expert success {results["expert_success_rate"]:.3f}, '
+            f'{results["wall_time_s"]:.0f} s')
+  rows = [('round', 'beta', 'labels', 'total labels', 'interventions', 'env steps', 'success')]
+  for r in results['rounds']:
+    rows.append((str(r['round']), f'{r["beta"]:.3f}', str(r['expert_labels']),
+                 str(r['total_expert_labels']), str(r['total_interventions']),
+                 str(r['total_env_steps']), f'{r["success_rate"]:.3f}'))
+  widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+  lines = ['  '.join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+  lines.insert(1, '  '.join('-' * w for w in widths))
+  return '\n'.join([header] + lines)

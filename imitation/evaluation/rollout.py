@@ -18,6 +18,11 @@ from imitation import envs
 
 # act_fn(policy_params, observation_batch, rng) -> action_batch
 ActFn = Callable[[Any, Dict[str, jax.Array], jax.Array], jax.Array]
+# uncertainty_fn(policy_params, observation_batch) -> [num_envs] (e.g. ensemble disagreement)
+UncertaintyFn = Callable[[Any, Dict[str, jax.Array]], jax.Array]
+# gate(expert_was_in_control, learner_action, expert_action, uncertainty) -> expert takes
+# control ([num_envs] bools); see agents/dagger.py for the intervention rules.
+GateFn = Callable[[jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]
 
 
 @flax.struct.dataclass
@@ -33,6 +38,7 @@ class Trajectory:
   expert_action: jax.Array  # the expert's label for the same state
   learner_action: jax.Array  # what the learner would do there (the expert's, if no learner)
   expert_in_control: jax.Array  # 1.0 where the executed action was the expert's
+  uncertainty: jax.Array  # the learner's uncertainty in each state (0 without uncertainty_fn)
   reward: jax.Array
   done: jax.Array  # 1.0 from the step that ends the episode
   truncation: jax.Array  # 1.0 where the episode ended by time limit, not termination
@@ -50,12 +56,17 @@ def make_rollout(
     env: Env,
     horizon: int,
     act_fn: Optional[ActFn] = None,
+    *,
+    uncertainty_fn: Optional[UncertaintyFn] = None,
+    gate: Optional[GateFn] = None,
 ) -> Callable[..., Trajectory]:
   """Returns `rollout(policy_params, reset_keys, rng, beta) -> Trajectory` (not jitted).
 
   At each step the expert acts with probability `beta`, independently per environment,
-  else the learner (`act_fn`) acts. Without `act_fn` the expert always acts. One
-  environment is run per row of `reset_keys`, so an episode is reproduced by its key.
+  else the learner (`act_fn`) acts. Without `act_fn` the expert always acts. With `gate`,
+  the expert also acts wherever the gate says it takes (or keeps) control: intervention-
+  and uncertainty-gated DAgger. One environment is run per row of `reset_keys`, so an
+  episode is reproduced by its key.
   """
   batched_env = wrap_for_rollout(env, horizon)
   expert = jax.vmap(envs.expert_fn(env))
@@ -64,16 +75,23 @@ def make_rollout(
     num_envs = reset_keys.shape[0]
     state = batched_env.reset(reset_keys)
 
-    def step(state, step_rng):
+    def step(carry, step_rng):
+      state, expert_was_in_control = carry
       rng_expert, rng_learner, rng_mix = jax.random.split(step_rng, 3)
       expert_action = expert(state, jax.random.split(rng_expert, num_envs))
+      uncertainty = jp.zeros((num_envs,))
       if act_fn is None:
         use_expert = jp.ones((num_envs,))
         action = learner_action = expert_action
       else:
         learner_action = act_fn(policy_params, state.obs, rng_learner)
         chex.assert_equal_shape([learner_action, expert_action])
-        use_expert = jax.random.bernoulli(rng_mix, beta, (num_envs,)).astype(jp.float32)
+        if uncertainty_fn is not None:
+          uncertainty = uncertainty_fn(policy_params, state.obs)
+        use_expert = jax.random.bernoulli(rng_mix, beta, (num_envs,))
+        if gate is not None:
+          use_expert |= gate(expert_was_in_control, learner_action, expert_action, uncertainty)
+        use_expert = use_expert.astype(jp.float32)
         action = jp.where(use_expert[:, None] > 0, expert_action, learner_action)
       next_state = batched_env.step(state, action)
       record = dict(
@@ -82,14 +100,17 @@ def make_rollout(
           expert_action=expert_action,
           learner_action=learner_action,
           expert_in_control=use_expert,
+          uncertainty=uncertainty,
           reward=next_state.reward,
           done=next_state.done,
           truncation=next_state.info['truncation'],
           success=next_state.metrics['success'],
       )
-      return next_state, record
+      return (next_state, use_expert > 0), record
 
-    final_state, record = jax.lax.scan(step, state, jax.random.split(rng, horizon))
+    (final_state, _), record = jax.lax.scan(
+        step, (state, jp.zeros((num_envs,), bool)), jax.random.split(rng, horizon)
+    )
     record['observation'] = jax.tree.map(
         lambda steps, last: jp.concatenate([steps, last[None]]),
         record['observation'],
@@ -127,4 +148,12 @@ def episode_statistics(trajectory: Trajectory) -> Dict[str, jax.Array]:
       'action_mse': jp.sum(action_error * mask, axis=0) / jp.maximum(length, 1),
       'expert_fraction': jp.sum(trajectory.expert_in_control * mask, axis=0)
       / jp.maximum(length, 1),
+      'expert_steps': jp.sum(trajectory.expert_in_control * mask, axis=0),
+      'interventions': jp.sum(takeovers(trajectory.expert_in_control) * mask, axis=0),
   }
+
+
+def takeovers(expert_in_control: jax.Array) -> jax.Array:
+  """[T, num_envs] 1.0 at each step where the expert takes control from the learner."""
+  before = jp.concatenate([jp.zeros_like(expert_in_control[:1]), expert_in_control[:-1]])
+  return expert_in_control * (1.0 - before)

@@ -49,19 +49,56 @@ def image_to_float(image: jax.Array) -> jax.Array:
   return jp.asarray(image, jp.float32) / 127.5 - 1.0
 
 
+def spatial_softmax(features: jax.Array) -> jax.Array:
+  """[..., H, W, C] -> [..., 2C]: each channel's expected (x, y) under a softmax over pixels.
+
+  Keypoints in [-1, 1] (Levine et al. 2016; robomimic's default pooling): where things are,
+  which global average pooling discards.
+  """
+  height, width, channels = features.shape[-3:]
+  logits = features.reshape(features.shape[:-3] + (height * width, channels))
+  attention = jax.nn.softmax(logits, axis=-2)
+  ys, xs = jp.meshgrid(jp.linspace(-1.0, 1.0, height), jp.linspace(-1.0, 1.0, width),
+                       indexing='ij')
+  grid = jp.stack([xs.reshape(-1), ys.reshape(-1)], axis=-1)  # [H * W, 2]
+  keypoints = jp.einsum('...pc,pd->...cd', attention, grid)
+  return keypoints.reshape(keypoints.shape[:-2] + (2 * channels,))
+
+
+POOLINGS = ('mean', 'spatial_softmax')
+
+
 class CNN(nn.Module):
-  """The seed's simple CNN: 3x3 conv layers with ReLU, global average pooling, an MLP."""
+  """The seed's simple CNN: 3x3 conv layers with ReLU, pooling, an MLP.
+
+  `pooling='mean'` is the seed's global average pooling; 'spatial_softmax' keeps positions.
+  `group_norm` normalises each conv layer per image: on small top-down scenes (a thin arm on
+  a flat background) features barely vary across images at initialisation, and without it
+  the reach preset's loss sat at the action variance for 2,000 updates (issue 5 note).
+  """
 
   channels: Sequence[int] = (64, 64, 64)
   hidden_sizes: Sequence[int] = (256, 128)
+  pooling: str = 'mean'
+  group_norm: bool = False
 
   @nn.compact
   def __call__(self, image: jax.Array) -> jax.Array:
     x = image_to_float(image)
     for i, channels in enumerate(self.channels):
       # Stride 2 after the first layer keeps the cost manageable at 224x224.
-      x = nn.relu(nn.Conv(channels, (3, 3), strides=(1, 1) if i == 0 else (2, 2))(x))
-    x = jp.mean(x, axis=(-3, -2))
+      conv = nn.Conv(channels, (3, 3), strides=(1, 1) if i == 0 else (2, 2))(x)
+      if self.group_norm:
+        conv = nn.GroupNorm(num_groups=min(8, channels))(conv)
+      # Keypoint logits must not be clipped at zero by a ReLU.
+      last = i == len(self.channels) - 1 and self.pooling == 'spatial_softmax'
+      x = conv if last else nn.relu(conv)
+    if self.pooling == 'mean':
+      x = jp.mean(x, axis=(-3, -2))
+    elif self.pooling == 'spatial_softmax':
+      x = spatial_softmax(x)
+    else:
+      raise ValueError(f'unknown pooling {self.pooling!r}; available: {", ".join(POOLINGS)}')
     return MLP(self.hidden_sizes)(x)
 
 

@@ -32,7 +32,11 @@ def _encoder(config: ml_collections.ConfigDict) -> nn.Module:
         layer_norm=config.layer_norm,
     )
   if config.encoder == 'cnn':
-    image = encoders.CNN(tuple(config.cnn.channels), tuple(config.cnn.hidden_sizes))
+    if config.cnn.pooling not in encoders.POOLINGS:
+      raise ConfigError(f'unknown network.cnn.pooling {config.cnn.pooling!r}; available: '
+                        f'{", ".join(encoders.POOLINGS)}')
+    image = encoders.CNN(tuple(config.cnn.channels), tuple(config.cnn.hidden_sizes),
+                         config.cnn.pooling, config.cnn.group_norm)
   elif config.encoder == 'vit':
     image = encoders.ViT(
         config.vit.patch_size, config.vit.width, config.vit.depth, config.vit.num_heads

@@ -62,7 +62,8 @@ def fit(
   """
   check_train_config(config)
   chunk = update_loop.make_train_chunk(
-      update, batch_size=config.batch_size, steps_per_call=config.steps_per_call, mesh=mesh
+      update, batch_size=config.batch_size, steps_per_call=config.steps_per_call, mesh=mesh,
+      unroll=config.scan_unroll,
   )
   step = int(jax.device_get(state.step))
   bar = tqdm.tqdm(
