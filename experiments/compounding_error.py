@@ -174,42 +174,35 @@ def _plot(summary, workdir: str, horizons: List[int]) -> None:
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use('Agg')
   from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  task = summary['task']
+
+  def save(fig, ax, name, xlabel, ylabel, title):
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=f'{task}: {title}')
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.path.join(workdir, name), dpi=120)
+    plt.close(fig)
 
   fig, ax = plt.subplots(figsize=(5.5, 3.8))
   for name, points in summary['labels'].items():
-    x = [p['expert_labels']['mean'] for p in points]
-    y = np.array([p['success_rate']['mean'] for p in points])
-    err = np.array([p['success_rate']['std'] for p in points])
-    label = 'BC (more demos)' if name == 'bc' else f'DAgger ({name})'
-    ax.errorbar(x, y, yerr=err, marker='o', capsize=3, label=label)
+    ax.errorbar([p['expert_labels']['mean'] for p in points],
+                [p['success_rate']['mean'] for p in points],
+                yerr=[p['success_rate']['std'] for p in points], marker='o', capsize=3,
+                label='BC (more demos)' if name == 'bc' else f'DAgger ({name})')
   ax.axhline(summary['expert_success_rate']['mean'], color='k', ls='--', lw=1, label='expert')
-  ax.set(xlabel='expert labels', ylabel='success rate', title=f'{summary["task"]}: success vs labels')
-  ax.legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(os.path.join(workdir, 'labels.png'), dpi=120)
-  plt.close(fig)
+  save(fig, ax, 'labels.png', 'expert labels', 'success rate', 'success vs labels')
 
   fig, ax = plt.subplots(figsize=(5.5, 3.8))
   for name, values in summary['drift'].items():
     ax.plot(values['distance_mean'], label=name)
-  ax.set(xlabel='time step', ylabel='distance to nearest demo state (std units)',
-         title=f'{summary["task"]}: drift from the expert\'s states')
-  ax.legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(os.path.join(workdir, 'drift.png'), dpi=120)
-  plt.close(fig)
+  save(fig, ax, 'drift.png', 'time step', 'distance to nearest demo state (std units)',
+       "drift from the expert's states")
 
   fig, ax = plt.subplots(figsize=(5.5, 3.8))
   for name, values in summary['horizon'].items():
-    y = np.array([values[h]['mean'] for h in horizons])
-    err = np.array([values[h]['std'] for h in horizons])
-    ax.errorbar(horizons, y, yerr=err, marker='o', capsize=3, label=name)
-  ax.set(xlabel='horizon (steps)', ylabel='success rate',
-         title=f'{summary["task"]}: success vs horizon')
-  ax.legend(fontsize=8)
-  fig.tight_layout()
-  fig.savefig(os.path.join(workdir, 'horizon.png'), dpi=120)
-  plt.close(fig)
+    ax.errorbar(horizons, [values[h]['mean'] for h in horizons],
+                yerr=[values[h]['std'] for h in horizons], marker='o', capsize=3, label=name)
+  save(fig, ax, 'horizon.png', 'horizon (steps)', 'success rate', 'success vs horizon')
 
 
 if __name__ == '__main__':

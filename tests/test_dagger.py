@@ -119,6 +119,11 @@ def test_resume_continues_at_the_next_round(interrupted_then_resumed):
   assert stopped['completed_round'] == 1
   assert [r['round'] for r in results['rounds']] == list(range(config.dagger.num_rounds + 1))
   assert results['rounds'][:2] == stopped['rounds']  # the first rounds were not redone
+  # The results.json schema every run shares, plus DAgger's budget.
+  assert {'task', 'algorithm', 'seed', 'steps', 'success_rate', 'expert_success_rate',
+          'mean_return', 'expert_mean_return', 'num_demos', 'num_transitions', 'wall_time_s',
+          'config', 'variant', 'expert_labels', 'interventions', 'env_steps'} <= set(results)
+  assert results['num_demos'] == config.collect.num_episodes
 
 
 def test_dataset_aggregates_every_round_and_counts_match(interrupted_then_resumed):
@@ -172,3 +177,19 @@ def test_unknown_variant_is_a_config_error(tmp_path):
   config.dagger.variant = 'hg'
   with pytest.raises(ConfigError, match='variant'):
     dagger.train(config, str(tmp_path))
+
+
+def test_drift_from_reference_states_is_measured_per_step():
+  from imitation.evaluation import compounding  # pylint: disable=g-import-not-at-top
+  np.testing.assert_allclose(
+      compounding.nearest_distance(jp.array([[0.0, 0.0], [3.0, 4.0]]),
+                                   jp.array([[0.0, 1.0], [3.0, 0.0]]), chunk=1),
+      [1.0, 4.0], rtol=1e-5)
+  # Reference states 0 and 2 (std 1); env 0 moves 0, 1, 2, 3; env 1 ends after one step.
+  done = np.zeros((4, 2))
+  done[0, 1] = 1
+  done[1:, 1] = 1
+  trajectory = _trajectory(np.zeros((4, 2)), done)
+  drift = compounding.distance_to_reference_by_step(trajectory, np.array([[0.0], [2.0]]))
+  np.testing.assert_allclose(drift['distance'], [0.0, 1.0, 0.0, 1.0], atol=1e-5)
+  np.testing.assert_allclose(drift['running'], [1.0, 0.5, 0.5, 0.5])

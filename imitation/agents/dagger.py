@@ -224,8 +224,10 @@ def train(
   learner = _Learner(config, env, mesh)
   # Normalisation comes from the demonstrations and stays fixed over rounds, so a
   # warm-started policy sees its inputs on the same scale in every round.
+  demo_episodes = _episodes_up_to(dataset_path, 0)
+  num_demos = len(demo_episodes)
   demo_transitions = transitions_lib.episodes_to_transitions(
-      _episodes_up_to(dataset_path, 0), config.data.action_key)
+      demo_episodes, config.data.action_key)
   normalization = normalization_lib.compute(
       demo_transitions,
       min_std=config.normalization.min_std,
@@ -342,7 +344,10 @@ def train(
       'algorithm': ALGORITHM,
       'variant': variant,
       'seed': config.seed,
+      'steps': int(jax.device_get(state.step)),  # of the final round's training
       **final,
+      'num_demos': num_demos,
+      'num_transitions': last['num_transitions'],
       'expert_labels': last['total_expert_labels'],
       'interventions': last['total_interventions'],
       'env_steps': last['total_env_steps'],
