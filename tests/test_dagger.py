@@ -193,3 +193,21 @@ def test_drift_from_reference_states_is_measured_per_step():
   drift = compounding.distance_to_reference_by_step(trajectory, np.array([[0.0], [2.0]]))
   np.testing.assert_allclose(drift['distance'], [0.0, 1.0, 0.0, 1.0], atol=1e-5)
   np.testing.assert_allclose(drift['running'], [1.0, 0.5, 0.5, 0.5])
+
+
+@pytest.mark.parametrize('variant', ['classic', 'ensemble'])
+def test_each_variant_runs_and_its_labels_are_what_the_dataset_holds(tmp_path, variant):
+  config = dagger_config.get_config('drive,debug')
+  config.dagger.variant = variant
+  config.dagger.ensemble.num_members = 2
+  config.dagger.gate.action_threshold = 0.05
+  results = dagger.train(config, str(tmp_path))
+  episodes, _ = rlds.load_episodes(os.path.join(str(tmp_path), dagger.DATASET_DIR))
+  stored = sum(int(e['episode_metadata']['length']) for e in episodes)
+  assert results['expert_labels'] == stored == results['rounds'][-1]['num_transitions']
+  if variant == 'classic':  # every visited state is labelled; beta follows the schedule
+    assert results['expert_labels'] == results['env_steps']
+    assert [r['beta'] for r in results['rounds']] == [1.0, 0.5, 0.25]
+  else:
+    assert [r['beta'] for r in results['rounds']] == [1.0, 0.0, 0.0]
+    assert not os.path.exists(os.path.join(str(tmp_path), 'policy'))  # no single network
