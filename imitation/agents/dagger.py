@@ -156,8 +156,6 @@ class _Learner:
   """Policy, optimizer and the compiled pieces shared by every round of a run."""
 
   def __init__(self, config: ml_collections.ConfigDict, env, mesh):
-    self.config = config
-    self.mesh = mesh
     self.is_ensemble = config.dagger.variant == 'ensemble'
     self.policy = policy_lib.make_policy(config.network, env.action_size)
     self.optimizer = optimizers.make_optimizer(config.optimizer, config.train.num_steps)
@@ -174,11 +172,14 @@ class _Learner:
       self.act_fn = acting.make_act_fn(self.policy, deterministic=config.eval.deterministic)
       self.uncertainty_fn = None
 
-  def fresh_state(self, rng, example_observation, normalization):
-    return jax.jit(
+    # Compiled once, used for every round's fresh state.
+    self._init = jax.jit(
         functools.partial(self.init, policy=self.policy, optimizer=self.optimizer),
-        out_shardings=sharding.replicated(self.mesh),
-    )(rng, example_observation=example_observation, normalization=normalization)
+        out_shardings=sharding.replicated(mesh),
+    )
+
+  def fresh_state(self, rng, example_observation, normalization):
+    return self._init(rng, example_observation=example_observation, normalization=normalization)
 
 
 def train(
@@ -209,11 +210,7 @@ def train(
   demos_path = demonstrations.resolve_dataset(config, workdir)
   dataset_path = os.path.join(workdir, DATASET_DIR)
   if not rlds.dataset_exists(dataset_path):
-    demos, metadata = rlds.load_episodes(demos_path, config.data.split)
-    demos = transitions_lib.filter_episodes(
-        demos, only_successful=config.data.only_successful, min_return=config.data.min_return)
-    if config.data.max_episodes:
-      demos = demos[: config.data.max_episodes]
+    demos, metadata, _ = demonstrations.load_episodes(config, demos_path)
     for episode in demos:
       episode['episode_metadata']['round'] = np.int32(0)
     rlds.write_episodes(dataset_path, demos, observation_spec=spec,
@@ -251,7 +248,7 @@ def train(
     params = _round_checkpointer(workdir, last).restore(template).params
     logging.info('resuming DAgger after round %d', last)
 
-  state = None
+  state, evaluation = None, None
   for round_index in range(progress['completed_round'] + 1, dagger_config.num_rounds + 1):
     # 1. Collect and label (skipped if this round's data was already written).
     if round_index == 0:
@@ -331,7 +328,8 @@ def train(
   if state is None:  # everything was already done: rebuild the final policy
     state = learner.fresh_state(seed_key, example_observation, normalization)
     state = state.replace(params=params)
-  final = evaluator.versus_expert(state.policy_params, eval_key)
+  # The last round's evaluation is the learner's half of the final comparison.
+  final = evaluator.versus_expert(state.policy_params, eval_key, learner=evaluation)
   if not learner.is_ensemble:
     checkpoint_lib.export_policy(
         os.path.join(workdir, 'policy'), state.params, state.normalization,

@@ -1,7 +1,7 @@
 """Getting the training demonstrations a config asks for: load them, or collect defaults."""
 
 import os
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Tuple
 
 from absl import logging
 import ml_collections
@@ -31,14 +31,11 @@ def resolve_dataset(config: ml_collections.ConfigDict, workdir: str) -> str:
   return path
 
 
-def load_transitions(
-    config: ml_collections.ConfigDict, path: str, env: Any
-) -> Tuple[Dict[str, Any], Dict[str, Any]]:
-  """Reads, filters and flattens the dataset, and checks that it fits `env`.
-
-  Returns:
-    (transitions, info) where info counts the episodes and transitions used.
-  """
+def load_episodes(
+    config: ml_collections.ConfigDict, path: str
+) -> Tuple[List[Dict[str, Any]], Dict[str, Any], int]:
+  """The dataset's episodes that pass `config.data`'s filters, its metadata, and how many
+  episodes it holds in all; checks that it was collected on `config.env.name`."""
   episodes, metadata = rlds.load_episodes(path, config.data.split)
   data_env = metadata.get('env_name')
   if data_env is not None and data_env != config.env.name:
@@ -56,6 +53,18 @@ def load_transitions(
     episodes = episodes[: config.data.max_episodes]
   if not episodes:
     raise DatasetError(f'no episodes of {path} pass the data filters')
+  return episodes, metadata, num_available
+
+
+def load_transitions(
+    config: ml_collections.ConfigDict, path: str, env: Any
+) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+  """Reads, filters and flattens the dataset, and checks that it fits `env`.
+
+  Returns:
+    (transitions, info) where info counts the episodes and transitions used.
+  """
+  episodes, _, num_available = load_episodes(config, path)
   transitions = transitions_lib.episodes_to_transitions(episodes, config.data.action_key)
   transitions_lib.check_matches_env(
       transitions, envs.observation_spec(env), env.action_size, source=path
