@@ -33,6 +33,7 @@ from imitation.agents import dagger
 from imitation.data import rlds
 from imitation.data import transitions as transitions_lib
 from imitation.evaluation import compounding
+from imitation.evaluation import report
 from imitation.evaluation import rollout as rollout_lib
 from imitation.training import checkpoint as checkpoint_lib
 from imitation.training import workdir as workdir_lib
@@ -142,67 +143,11 @@ def study(config, workdir):
                   for name, v in by_horizon.items()},
   }
   workdir_lib.write_json(workdir, 'study.json', summary)
-  table = _table(summary, runs, bc_demos)
+  table = report.study_table(summary)
   with open(os.path.join(workdir, 'study.md'), 'w') as f:
     f.write(table + '\n')
-  _plot(summary, workdir, horizons)
+  report.plot_study(summary, workdir, horizons)
   print(table)
-
-
-def _fmt(stat: Dict[str, float]) -> str:
-  return f'{stat["mean"]:.3f} ± {stat["std"]:.3f}'
-
-
-def _table(summary, runs, bc_demos) -> str:
-  lines = [f'# {summary["task"]}: BC vs DAgger, mean ± std over seeds {summary["seeds"]}', '',
-           '| policy | expert labels | interventions | success |', '|---|---|---|---|']
-  for point in summary['labels']['bc']:
-    lines.append(f'| BC, {point["num_demos"]} demos | {point["expert_labels"]["mean"]:.0f} '
-                 f'| - | {_fmt(point["success_rate"])} |')
-  for variant, points in summary['labels'].items():
-    if variant == 'bc':
-      continue
-    for point in points[1:]:
-      lines.append(
-          f'| DAgger {variant}, round {point["round"]} | {point["expert_labels"]["mean"]:.0f} '
-          f'| {point["interventions"]["mean"]:.0f} | {_fmt(point["success_rate"])} |')
-  lines.append(f'| expert | - | - | {_fmt(summary["expert_success_rate"])} |')
-  return '\n'.join(lines)
-
-
-def _plot(summary, workdir: str, horizons: List[int]) -> None:
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
-  task = summary['task']
-
-  def save(fig, ax, name, xlabel, ylabel, title):
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=f'{task}: {title}')
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(os.path.join(workdir, name), dpi=120)
-    plt.close(fig)
-
-  fig, ax = plt.subplots(figsize=(5.5, 3.8))
-  for name, points in summary['labels'].items():
-    ax.errorbar([p['expert_labels']['mean'] for p in points],
-                [p['success_rate']['mean'] for p in points],
-                yerr=[p['success_rate']['std'] for p in points], marker='o', capsize=3,
-                label='BC (more demos)' if name == 'bc' else f'DAgger ({name})')
-  ax.axhline(summary['expert_success_rate']['mean'], color='k', ls='--', lw=1, label='expert')
-  save(fig, ax, 'labels.png', 'expert labels', 'success rate', 'success vs labels')
-
-  fig, ax = plt.subplots(figsize=(5.5, 3.8))
-  for name, values in summary['drift'].items():
-    ax.plot(values['distance_mean'], label=name)
-  save(fig, ax, 'drift.png', 'time step', 'distance to nearest demo state (std units)',
-       "drift from the expert's states")
-
-  fig, ax = plt.subplots(figsize=(5.5, 3.8))
-  for name, values in summary['horizon'].items():
-    ax.errorbar(horizons, [values[h]['mean'] for h in horizons],
-                yerr=[values[h]['std'] for h in horizons], marker='o', capsize=3, label=name)
-  save(fig, ax, 'horizon.png', 'horizon (steps)', 'success rate', 'success vs horizon')
 
 
 if __name__ == '__main__':

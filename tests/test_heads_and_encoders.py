@@ -3,7 +3,6 @@
 import chex
 import jax
 from jax import numpy as jp
-import ml_collections
 import numpy as np
 import optax
 import pytest

@@ -1,6 +1,7 @@
 """Short human-readable tables of results.json contents."""
 
-from typing import Any, Dict, Optional
+import os
+from typing import Any, Dict, List, Optional
 
 
 def expert_vs_learner_table(
@@ -45,3 +46,61 @@ def dagger_rounds_table(results: Dict[str, Any]) -> str:
   lines = ['  '.join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
   lines.insert(1, '  '.join('-' * w for w in widths))
   return '\n'.join([header] + lines)
+
+
+def _format_mean_std(stat: Dict[str, float]) -> str:
+  return f'{stat["mean"]:.3f} ± {stat["std"]:.3f}'
+
+
+def study_table(summary: Dict[str, Any]) -> str:
+  """The compounding-error study's markdown table: BC by demos, DAgger by round, expert."""
+  lines = [f'# {summary["task"]}: BC vs DAgger, mean ± std over seeds {summary["seeds"]}', '',
+           '| policy | expert labels | interventions | success |', '|---|---|---|---|']
+  for point in summary['labels']['bc']:
+    lines.append(f'| BC, {point["num_demos"]} demos | {point["expert_labels"]["mean"]:.0f} '
+                 f'| - | {_format_mean_std(point["success_rate"])} |')
+  for variant, points in summary['labels'].items():
+    if variant == 'bc':
+      continue
+    for point in points[1:]:
+      lines.append(
+          f'| DAgger {variant}, round {point["round"]} | {point["expert_labels"]["mean"]:.0f} '
+          f'| {point["interventions"]["mean"]:.0f} | {_format_mean_std(point["success_rate"])} |')
+  lines.append(f'| expert | - | - | {_format_mean_std(summary["expert_success_rate"])} |')
+  return '\n'.join(lines)
+
+
+def plot_study(summary: Dict[str, Any], workdir: str, horizons: List[int]) -> None:
+  """labels.png, drift.png and horizon.png of the compounding-error study."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  from matplotlib import pyplot as plt  # pylint: disable=g-import-not-at-top
+  task = summary['task']
+
+  def save(fig, ax, name, xlabel, ylabel, title):
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=f'{task}: {title}')
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.path.join(workdir, name), dpi=120)
+    plt.close(fig)
+
+  fig, ax = plt.subplots(figsize=(5.5, 3.8))
+  for name, points in summary['labels'].items():
+    ax.errorbar([p['expert_labels']['mean'] for p in points],
+                [p['success_rate']['mean'] for p in points],
+                yerr=[p['success_rate']['std'] for p in points], marker='o', capsize=3,
+                label='BC (more demos)' if name == 'bc' else f'DAgger ({name})')
+  ax.axhline(summary['expert_success_rate']['mean'], color='k', ls='--', lw=1, label='expert')
+  save(fig, ax, 'labels.png', 'expert labels', 'success rate', 'success vs labels')
+
+  fig, ax = plt.subplots(figsize=(5.5, 3.8))
+  for name, values in summary['drift'].items():
+    ax.plot(values['distance_mean'], label=name)
+  save(fig, ax, 'drift.png', 'time step', 'distance to nearest demo state (std units)',
+       "drift from the expert's states")
+
+  fig, ax = plt.subplots(figsize=(5.5, 3.8))
+  for name, values in summary['horizon'].items():
+    ax.errorbar(horizons, [values[h]['mean'] for h in horizons],
+                yerr=[values[h]['std'] for h in horizons], marker='o', capsize=3, label=name)
+  save(fig, ax, 'horizon.png', 'horizon (steps)', 'success rate', 'success vs horizon')
