@@ -71,6 +71,8 @@ def env_config(task: str) -> ml_collections.ConfigDict:
       # Actuator execution error where policies are deployed (evaluation, DAgger rollouts):
       # executed = a * (1 + relative_std * n1) + absolute_std * n2.
       action_noise=dict(TASKS[task].get('action_noise', _NO_NOISE)),
+      # Image observations of the last N steps stacked along channels (1: the current one).
+      frame_stack=1,
   ))
 
 

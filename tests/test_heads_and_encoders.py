@@ -146,6 +146,27 @@ def test_cnn_pooling_is_validated():
     policy_lib.make_policy(config, action_dim=2)
 
 
+def test_cnn_strides_and_learned_temperature():
+  config = _network(encoder='cnn')
+  config.cnn.update(channels=(4, 4), pooling='spatial_softmax', strides=(1, 2, 2))
+  with pytest.raises(ConfigError, match='one stride per layer'):
+    policy_lib.make_policy(config, action_dim=2)
+  config.cnn.update(strides=(1, 1), learn_temperature=True)
+  obs = {'image': jp.zeros((2, 16, 16, 3), jp.uint8)}
+  policy = policy_lib.make_policy(config, action_dim=2)
+  params = policy.init(jax.random.PRNGKey(0), obs)
+  assert params['params']['encoder']['image_encoder']['log_temperature'].shape == ()
+  # Stride 1 keeps the full 16x16 map for the keypoints: the last conv sees 16x16 inputs.
+  module = encoders.CNN((4, 4), (8,), 'spatial_softmax', strides=(1, 1))
+  _, state = module.init_with_output(
+      jax.random.PRNGKey(0), obs['image'], capture_intermediates=True, mutable=True)
+  assert state['intermediates']['Conv_1']['__call__'][0].shape == (2, 16, 16, 4)
+  strided = encoders.CNN((4, 4), (8,), 'spatial_softmax', strides=(2, 2))
+  _, state = strided.init_with_output(
+      jax.random.PRNGKey(0), obs['image'], capture_intermediates=True, mutable=True)
+  assert state['intermediates']['Conv_1']['__call__'][0].shape == (2, 4, 4, 4)
+
+
 @pytest.mark.parametrize('encoder', ['cnn', 'vit'])
 def test_image_preset_memorizes_its_training_images(encoder):
   """The seed's "can the network memorize the training data?", from pixels: the image

@@ -80,6 +80,38 @@ def test_make_from_config_adds_noise_only_when_asked():
   assert envs.expert_fn(env) is not None  # the expert is found through the wrapper
 
 
+def test_frame_stack_keeps_the_last_frames_oldest_first():
+  env = envs.make('drive', image_size=16)  # pure JAX: compiles fast
+  stacked = wrappers.FrameStack(env, 3)
+  assert envs.observation_spec(stacked)['image'].shape == (16, 16, 9)
+  key = jax.random.PRNGKey(0)
+  state = jax.jit(stacked.reset)(key)
+  first = np.asarray(jax.jit(env.reset)(key).obs['image'])
+  np.testing.assert_array_equal(np.asarray(state.obs['image']), np.concatenate([first] * 3, -1))
+  step = jax.jit(stacked.step)
+  frames = [first]
+  for _ in range(3):  # the car moves, so each frame differs from the one before
+    state = step(state, jp.full(env.action_size, 0.05))
+    frames.append(np.asarray(state.info['frame_stack'][-1]))
+  assert not np.array_equal(frames[-1], frames[-2])
+  np.testing.assert_array_equal(np.asarray(state.obs['image']), np.concatenate(frames[-3:], -1))
+  assert state.obs['state'].shape == env.reset(key).obs['state'].shape  # other keys pass through
+
+
+def test_frame_stack_errors_and_config():
+  with pytest.raises(ValueError, match='>= 1'):
+    wrappers.FrameStack(envs.make('drive', image_size=16), 0)
+  with pytest.raises(ValueError, match='image_size'):
+    envs.observation_spec(wrappers.FrameStack(envs.make('drive'), 2))
+  config = common.env_config('drive')
+  config.kwargs.image_size = 16
+  assert not isinstance(envs.make_from_config(config), wrappers.FrameStack)  # default 1
+  config.frame_stack = 2
+  env = envs.make_from_config(config)
+  assert isinstance(env, wrappers.FrameStack) and env.num_frames == 2
+  assert envs.expert_fn(env) is not None
+
+
 def test_video_frames_freeze_after_the_episode_ends(tmp_path):
   config = ml_collections.ConfigDict(dict(
       name='drive', kwargs=dict(lane_half_width=0.02, init_offset=0.05), horizon=20,
@@ -96,11 +128,15 @@ def test_video_frames_freeze_after_the_episode_ends(tmp_path):
   assert Image.open(path).n_frames >= 2
 
 
-@pytest.mark.parametrize('task', ['drive', 'grasp_multimodal', 'reach_multi'])
-def test_collection_with_images_round_trips(tmp_path, task):
+@pytest.mark.parametrize(
+    'task,frame_stack', [('drive', 1), ('grasp_multimodal', 1), ('reach_multi', 1), ('reach', 2)]
+)
+def test_collection_with_images_round_trips(tmp_path, task, frame_stack):
   from imitation.data import collect, rlds  # pylint: disable=g-import-not-at-top
   env_config = common.env_config(task)
   env_config.kwargs.image_size = 24
+  env_config.frame_stack = frame_stack  # 6 channels: stored as a tensor, not a PNG
+  channels = 3 * frame_stack
   collect_config = common.collect_config(task)
   collect_config.num_episodes = collect_config.num_parallel_envs = 3
   summary = collect.collect_demonstrations(env_config, collect_config, str(tmp_path / task))
@@ -108,9 +144,13 @@ def test_collection_with_images_round_trips(tmp_path, task):
   episodes, metadata = rlds.load_episodes(str(tmp_path / task))
   horizon = env_config.horizon
   observation = episodes[0]['steps']['observation']
-  assert observation['image'].shape == (horizon + 1, 24, 24, 3)
+  assert observation['image'].shape == (horizon + 1, 24, 24, channels)
   assert observation['image'].dtype == np.uint8
-  assert metadata['observation_spec']['image'] == {'shape': [24, 24, 3], 'dtype': 'uint8'}
+  assert metadata['observation_spec']['image'] == {'shape': [24, 24, channels], 'dtype': 'uint8'}
+  if frame_stack == 2:  # the first step repeats the reset frame; later ones differ
+    first = observation['image'][0]
+    np.testing.assert_array_equal(first[..., :3], first[..., 3:])
+    assert not np.array_equal(observation['image'][5][..., :3], observation['image'][5][..., 3:])
   if task == 'reach_multi':
     assert observation['task_id'].dtype == np.int32
     assert len(set(observation['task_id'].tolist())) == 1  # fixed within an episode

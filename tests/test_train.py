@@ -233,10 +233,12 @@ def test_evaluate_writes_metrics_videos_and_curve(finished_run, debug_config, tm
 
 
 def test_bc_trains_from_images_end_to_end(tmp_path, debug_config):
-  """uint8 images on device, random shift in the compiled step, CNN + mixture head, videos."""
+  """uint8 images (2 stacked frames) on device, random shift in the compiled step,
+  CNN + mixture head, videos of the newest frame."""
   from imitation.evaluation import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
   config = debug_config.copy_and_resolve_references()
   config.env.kwargs.image_size = 16
+  config.env.frame_stack = 2
   config.collect.num_episodes = config.collect.num_parallel_envs = 4
   config.network.update(encoder='cnn', head='mixture', use_state=True)
   config.network.cnn.channels = (8, 8, 8)
@@ -246,7 +248,7 @@ def test_bc_trains_from_images_end_to_end(tmp_path, debug_config):
   assert results['steps'] == config.train.num_steps
   assert np.isfinite(results['closed_loop_action_mse'])
   episodes, _ = rlds.load_episodes(os.path.join(workdir, 'demos'))
-  assert episodes[0]['steps']['observation']['image'].shape[1:] == (16, 16, 3)
+  assert episodes[0]['steps']['observation']['image'].shape[1:] == (16, 16, 6)
   evaluated = evaluate_lib.evaluate(config, workdir)
   from PIL import Image  # pylint: disable=g-import-not-at-top
   gif = Image.open([p for p in evaluated['files'] if p.endswith('policy.gif')][0])

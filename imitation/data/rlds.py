@@ -41,8 +41,12 @@ def episode_features(
   """The TFDS feature spec of an episode (see `episodes` for the schema)."""
   observation = {}
   for key, spec in observation_spec.items():
-    if key == 'image':
+    if key == 'image' and spec.shape[-1] in (1, 3, 4):
       observation[key] = tfds.features.Image(shape=tuple(spec.shape), dtype=np.uint8)
+    elif key == 'image':  # stacked frames (env.frame_stack): PNG takes at most 4 channels
+      observation[key] = tfds.features.Tensor(
+          shape=tuple(spec.shape), dtype=np.uint8, encoding=tfds.features.Encoding.ZLIB
+      )
     else:
       observation[key] = tfds.features.Tensor(
           shape=tuple(spec.shape), dtype=np.dtype(spec.dtype)

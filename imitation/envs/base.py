@@ -33,7 +33,7 @@ def expert_fn(env: Env) -> ExpertFn:
 
 def observation_spec(env: Env) -> Dict[str, jax.ShapeDtypeStruct]:
   """Shapes and dtypes of one (unbatched) observation dict, found without running the env."""
-  state = jax.eval_shape(env.unwrapped.reset, jax.random.PRNGKey(0))
+  state = jax.eval_shape(env.reset, jax.random.PRNGKey(0))  # wrappers may add keys
   return dict(state.obs)
 
 

@@ -34,11 +34,15 @@ def make_from_config(config: Mapping[str, Any]) -> Env:
 
   Args:
     config: a mapping (e.g. a ConfigDict) with `name`, `kwargs` and optionally
-      `action_noise` = {relative_std, absolute_std}; zero noise adds no wrapper.
+      `action_noise` = {relative_std, absolute_std}; zero noise adds no wrapper;
+      and optionally `frame_stack` (images of the last N steps, stacked; 1 adds none).
   """
   kwargs = config['kwargs']
   env = make(config['name'], **(kwargs.to_dict() if hasattr(kwargs, 'to_dict') else kwargs))
   noise = config.get('action_noise') or {}
   if noise.get('relative_std', 0.0) or noise.get('absolute_std', 0.0):
     env = wrappers.ActionNoise(env, noise.get('relative_std', 0.0), noise.get('absolute_std', 0.0))
+  frame_stack = config.get('frame_stack', 1)
+  if frame_stack > 1:
+    env = wrappers.FrameStack(env, frame_stack)
   return env

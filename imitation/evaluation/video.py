@@ -35,7 +35,8 @@ def make_recorder(
     trajectory = jax.device_get(
         rollout(policy_params, jax.random.split(rng_reset, num_episodes), rng_rollout, beta)
     )
-    frames = np.array(trajectory.observation['image'])  # a writable copy
+    # A writable copy; with a frame stack, the newest frame (the last 3 channels).
+    frames = np.array(trajectory.observation['image'][..., -3:])
     mask = np.asarray(rollout_lib.episode_mask(trajectory.done))  # [T, E]
     length = mask.sum(0).astype(int)  # actions per episode; frame `length` is its last
     for e, last in enumerate(length):

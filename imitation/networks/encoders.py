@@ -81,13 +81,18 @@ class CNN(nn.Module):
   hidden_sizes: Sequence[int] = (256, 128)
   pooling: str = 'mean'
   group_norm: bool = False
+  # Spatial softmax: learn the softmax temperature (Levine et al.; robomimic). After group
+  # norm the logits have unit variance, so at a fixed temperature of 1 the softmax is nearly
+  # uniform and the keypoints carry little position.
+  learn_temperature: bool = False
+  strides: Sequence[int] = (1, 2, 2)  # per conv layer; 2 after the first keeps 224x224 cheap
 
   @nn.compact
   def __call__(self, image: jax.Array) -> jax.Array:
     x = image_to_float(image)
     for i, channels in enumerate(self.channels):
-      # Stride 2 after the first layer keeps the cost manageable at 224x224.
-      conv = nn.Conv(channels, (3, 3), strides=(1, 1) if i == 0 else (2, 2))(x)
+      stride = self.strides[i]
+      conv = nn.Conv(channels, (3, 3), strides=(stride, stride))(x)
       if self.group_norm:
         conv = nn.GroupNorm(num_groups=min(8, channels))(conv)
       # Keypoint logits must not be clipped at zero by a ReLU.
@@ -96,6 +101,8 @@ class CNN(nn.Module):
     if self.pooling == 'mean':
       x = jp.mean(x, axis=(-3, -2))
     elif self.pooling == 'spatial_softmax':
+      if self.learn_temperature:
+        x = x / jp.exp(self.param('log_temperature', nn.initializers.zeros, ()))
       x = spatial_softmax(x)
     else:
       raise ValueError(f'unknown pooling {self.pooling!r}; available: {", ".join(POOLINGS)}')
