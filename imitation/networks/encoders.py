@@ -90,8 +90,7 @@ class CNN(nn.Module):
   @nn.compact
   def __call__(self, image: jax.Array) -> jax.Array:
     x = image_to_float(image)
-    for i, channels in enumerate(self.channels):
-      stride = self.strides[i]
+    for i, (channels, stride) in enumerate(zip(self.channels, self.strides, strict=True)):
       conv = nn.Conv(channels, (3, 3), strides=(stride, stride))(x)
       if self.group_norm:
         conv = nn.GroupNorm(num_groups=min(8, channels))(conv)

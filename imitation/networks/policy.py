@@ -32,15 +32,16 @@ def _encoder(config: ml_collections.ConfigDict) -> nn.Module:
         layer_norm=config.layer_norm,
     )
   if config.encoder == 'cnn':
-    if len(config.cnn.get('strides', (1, 2, 2))) != len(config.cnn.channels):
+    # Policies exported before these options existed have neither: the old behaviour.
+    strides = tuple(config.cnn.get('strides', (1, 2, 2)))
+    if len(strides) != len(config.cnn.channels):
       raise ConfigError('network.cnn.strides needs one stride per layer of network.cnn.channels')
     if config.cnn.pooling not in encoders.POOLINGS:
       raise ConfigError(f'unknown network.cnn.pooling {config.cnn.pooling!r}; available: '
                         f'{", ".join(encoders.POOLINGS)}')
     image = encoders.CNN(tuple(config.cnn.channels), tuple(config.cnn.hidden_sizes),
                          config.cnn.pooling, config.cnn.group_norm,
-                         config.cnn.get('learn_temperature', False),
-                         tuple(config.cnn.get('strides', (1, 2, 2))))
+                         config.cnn.get('learn_temperature', False), strides)
   elif config.encoder == 'vit':
     image = encoders.ViT(
         config.vit.patch_size, config.vit.width, config.vit.depth, config.vit.num_heads
