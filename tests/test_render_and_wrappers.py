@@ -135,7 +135,7 @@ def test_collection_with_images_round_trips(tmp_path, task, frame_stack):
   from imitation.data import collect, rlds  # pylint: disable=g-import-not-at-top
   env_config = common.env_config(task)
   env_config.kwargs.image_size = 24
-  env_config.frame_stack = frame_stack  # 6 channels: stored as a tensor, not a PNG
+  env_config.frame_stack = frame_stack  # 2 frames = 6 channels: stored as a tensor, not a PNG
   channels = 3 * frame_stack
   collect_config = common.collect_config(task)
   collect_config.num_episodes = collect_config.num_parallel_envs = 3
