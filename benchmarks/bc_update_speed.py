@@ -1,7 +1,14 @@
-"""BC update throughput (updates/s) for the default policy, fused vs one update per call.
+"""BC update throughput (updates/s) for a BC config's policy, fused vs one update per call.
 
   python -m benchmarks.bc_update_speed            # defaults: MLP 2x256, batch 256
   python -m benchmarks.bc_update_speed --batch_size=1024 --hidden=512,512
+  python -m benchmarks.bc_update_speed --config=reach_image --calls=5 --single_updates=10
+  XLA_FLAGS=--xla_force_host_platform_device_count=2 \
+      python -m benchmarks.bc_update_speed --config=reach_image --calls=5 --single_updates=10
+
+`--config` is the argument after `configs/bc.py:` (a task or preset); observations are
+random data of that config's shapes (uint8 images for the image presets), and batch size,
+updates per call and unrolling come from the config unless given as flags.
 
 Times the exact compiled chunk the trainer runs (`steps_per_call` updates in one
 `lax.scan`, batches sampled on device), after a warm-up call that compiles it, and for
@@ -10,10 +17,12 @@ comparison a jitted single update called from Python once per step.
 
 import json
 import time
+from typing import Dict
 
 from absl import app
 from absl import flags
 import jax
+import ml_collections
 import numpy as np
 import optax
 
@@ -26,23 +35,56 @@ from imitation.networks import policy as policy_lib
 from imitation.training import sharding
 from imitation.training import update_loop
 
-_BATCH = flags.DEFINE_integer('batch_size', 256, 'Batch size.')
-_HIDDEN = flags.DEFINE_list('hidden', ['256', '256'], 'MLP hidden sizes.')
-_STEPS_PER_CALL = flags.DEFINE_integer('steps_per_call', 500, 'Updates fused per call.')
+_CONFIG = flags.DEFINE_string('config', 'reach', 'configs/bc.py argument: task or preset.')
+_BATCH = flags.DEFINE_integer('batch_size', None, 'Batch size (default: the config\'s).')
+_HIDDEN = flags.DEFINE_list('hidden', None, 'State MLP hidden sizes (default: the config\'s).')
+_STEPS_PER_CALL = flags.DEFINE_integer('steps_per_call', None,
+                                       'Updates fused per call (default: the config\'s).')
 _CALLS = flags.DEFINE_integer('calls', 10, 'Timed calls of the fused chunk.')
+_SINGLE = flags.DEFINE_integer(
+    'single_updates', 2000, 'Most one-update calls timed (image policies on CPU: ~0.2/s).')
 _DATASET = flags.DEFINE_integer('dataset_size', 12_800, 'Transitions on device.')
-_OBS_DIM = flags.DEFINE_integer('obs_dim', 10, 'State size (reach: 10).')
+_OBS_DIM = flags.DEFINE_integer('obs_dim', 10, 'State size (reach: 10), for state policies.')
 _ACTION_DIM = flags.DEFINE_integer('action_dim', 2, 'Action size (reach: 2).')
+
+
+def _random_observations(config: ml_collections.ConfigDict,
+                         rng: np.random.Generator) -> Dict[str, np.ndarray]:
+  """Random observations of the config's shapes: a uint8 image stack for image encoders."""
+  size = _DATASET.value
+  state = rng.normal(size=(size, _OBS_DIM.value)).astype(np.float32)
+  if config.network.encoder == 'mlp':
+    return {'state': state}
+  pixels = config.env.kwargs.image_size
+  channels = 3 * config.env.frame_stack
+  image = rng.integers(0, 256, size=(size, pixels, pixels, channels), dtype=np.uint8)
+  observations = {'image': image}
+  if config.network.use_state:
+    observations['state'] = state
+  return observations
+
+
+def _describe_network(network: ml_collections.ConfigDict) -> str:
+  if network.encoder == 'mlp':
+    return f'MLP {"x".join(map(str, network.hidden_sizes))}, {network.head} head'
+  if network.encoder == 'cnn':
+    cnn = network.cnn
+    return (f'CNN channels {cnn.channels} strides {cnn.strides}, {cnn.pooling} pooling, '
+            f'{network.head} head')
+  return f'ViT {dict(network.vit)}, {network.head} head'
 
 
 def main(argv):
   del argv
   console.quiet_third_party_logs()
-  config = bc_config.get_config('reach')
-  config.network.hidden_sizes = tuple(int(h) for h in _HIDDEN.value)
+  config = bc_config.get_config(_CONFIG.value)
+  if _HIDDEN.value:
+    config.network.hidden_sizes = tuple(int(h) for h in _HIDDEN.value)
+  batch_size = _BATCH.value or config.train.batch_size
+  steps_per_call = _STEPS_PER_CALL.value or config.train.steps_per_call
   rng = np.random.default_rng(0)
   data = {
-      'observation': {'state': rng.normal(size=(_DATASET.value, _OBS_DIM.value)).astype(np.float32)},
+      'observation': _random_observations(config, rng),
       'action': rng.normal(size=(_DATASET.value, _ACTION_DIM.value)).astype(np.float32),
   }
   mesh = sharding.make_mesh()
@@ -57,10 +99,11 @@ def main(argv):
     return jax.device_put(state, replicated)
 
   dataset = DeviceDataset.from_numpy(data, replicated)
-  update = bc.make_update(policy, optimizer)
+  update = bc.make_update(policy, optimizer, config.augment.random_shift_pad)
 
   chunk = update_loop.make_train_chunk(
-      update, batch_size=_BATCH.value, steps_per_call=_STEPS_PER_CALL.value, mesh=mesh)
+      update, batch_size=batch_size, steps_per_call=steps_per_call, mesh=mesh,
+      unroll=config.train.scan_unroll)
   state = fresh_state()
   start = time.perf_counter()
   state, metrics = chunk(state, dataset)
@@ -70,13 +113,13 @@ def main(argv):
   for _ in range(_CALLS.value):
     state, metrics = chunk(state, dataset)
   jax.block_until_ready(metrics)
-  fused = _CALLS.value * _STEPS_PER_CALL.value / (time.perf_counter() - start)
+  fused = _CALLS.value * steps_per_call / (time.perf_counter() - start)
 
-  single = update_loop.make_train_chunk(update, batch_size=_BATCH.value, steps_per_call=1, mesh=mesh)
+  single = update_loop.make_train_chunk(update, batch_size=batch_size, steps_per_call=1, mesh=mesh)
   state = fresh_state()
   state, metrics = single(state, dataset)
   jax.block_until_ready(metrics)
-  num_single = min(_CALLS.value * _STEPS_PER_CALL.value, 2000)
+  num_single = min(_CALLS.value * steps_per_call, _SINGLE.value)
   start = time.perf_counter()
   for _ in range(num_single):
     state, metrics = single(state, dataset)
@@ -85,12 +128,15 @@ def main(argv):
 
   print(json.dumps({
       'device': f'{jax.device_count()} x {jax.devices()[0].device_kind}',
-      'network': f'MLP {"x".join(_HIDDEN.value)}',
-      'batch_size': _BATCH.value,
+      'config': _CONFIG.value,
+      'network': _describe_network(config.network),
+      'observation': {k: list(v.shape[1:]) for k, v in data['observation'].items()},
+      'batch_size': batch_size,
       'fused_updates_per_s': round(fused, 1),
-      'fused_samples_per_s': round(fused * _BATCH.value),
+      'fused_samples_per_s': round(fused * batch_size),
       'one_update_per_call_updates_per_s': round(per_call, 1),
-      'steps_per_call': _STEPS_PER_CALL.value,
+      'steps_per_call': steps_per_call,
+      'scan_unroll': config.train.scan_unroll,
       'compile_s': round(compile_s, 2),
   }, indent=2))
 
