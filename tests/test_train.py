@@ -103,15 +103,21 @@ def test_preempted_run_resumes_and_ends_like_an_uninterrupted_one(
   _, uninterrupted = finished_run
   config = _config(debug_config, demos_path)
   workdir = str(tmp_path / 'preempted')
-  stop = config.train.checkpoint_every
+  # Preempted one chunk after a checkpoint: that chunk is trained and logged again.
+  checkpoint_step = config.train.checkpoint_every
+  stop = checkpoint_step + config.train.steps_per_call
+  assert stop < config.train.num_steps
   assert bc.train(config, workdir, stop_at_step=stop) == {}
-  assert checkpoint_lib.Checkpointer(os.path.join(workdir, 'checkpoints')).latest_step() == stop
+  checkpointer = checkpoint_lib.Checkpointer(os.path.join(workdir, 'checkpoints'))
+  assert checkpointer.latest_step() == checkpoint_step
   resumed = bc.train(config, workdir)
   with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-    steps = [json.loads(line)['step'] for line in f]
-  # The restarted process logged only steps after the checkpoint: no restart from 0.
-  assert steps.count(config.train.steps_per_call) == 1
-  assert steps[-1] == config.train.num_steps
+    train_steps = [row['step'] for row in map(json.loads, f) if 'train/loss' in row]
+  # No restart from 0, and the chunk logged twice appears once.
+  assert train_steps == list(range(config.train.steps_per_call, config.train.num_steps + 1,
+                                   config.train.steps_per_call))
+  assert resumed['resumed_from_step'] == checkpoint_step
+  assert uninterrupted['resumed_from_step'] is None
   for key in ('steps', 'success_rate', 'mean_return', 'expert_mean_return',
               'closed_loop_action_mse', 'heldout_action_mse'):
     assert resumed[key] == uninterrupted[key], key

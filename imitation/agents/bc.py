@@ -158,8 +158,9 @@ def train(
   checkpointer = checkpoint_lib.Checkpointer(
       os.path.join(workdir, 'checkpoints'), max_to_keep=config.train.keep_checkpoints
   )
-  if checkpointer.latest_step() is not None:
-    logging.info('resuming from checkpoint at step %d', checkpointer.latest_step())
+  resumed_from_step = checkpointer.latest_step()
+  if resumed_from_step is not None:
+    logging.info('resuming from checkpoint at step %d', resumed_from_step)
     state = jax.device_put(checkpointer.restore(state), replicated)
 
   evaluator = Evaluator(
@@ -169,7 +170,7 @@ def train(
       horizon=config.env.horizon,
   )
   eval_key = jax.random.fold_in(seed_key, EVAL_STREAM)
-  writer = metric_writer.MetricWriter(workdir)
+  writer = metric_writer.MetricWriter(workdir, resume_step=resumed_from_step)
   state, final_eval = loop.fit(
       state,
       dataset,
@@ -206,7 +207,8 @@ def train(
       'num_demos': data_info['num_demos'],
       'num_transitions': data_info['num_transitions'],
       'dataset': dataset_path,
-      'wall_time_s': time.time() - start_time,
+      'wall_time_s': time.time() - start_time,  # of this process only
+      'resumed_from_step': resumed_from_step,
       'config': config.to_dict(),
   }
   workdir_lib.write_json(workdir, 'results.json', results)

@@ -241,6 +241,7 @@ def train(
   writer = metric_writer.MetricWriter(workdir)
 
   progress = _read_progress(workdir)
+  resumed_after_round = progress['completed_round'] if progress['completed_round'] >= 0 else None
   params = None
   if progress['completed_round'] >= 0:
     template = learner.fresh_state(seed_key, example_observation, normalization)
@@ -291,9 +292,11 @@ def train(
     if dagger_config.warm_start and params is not None:
       state = state.replace(params=jax.device_put(params, replicated))
     checkpointer = _round_checkpointer(workdir, round_index, config.train.keep_checkpoints)
-    if checkpointer.latest_step() is not None:
+    resumed_from_step = checkpointer.latest_step()
+    if resumed_from_step is not None:
       state = jax.device_put(checkpointer.restore(state), replicated)
-    round_writer = metric_writer.MetricWriter(_round_dir(workdir, round_index))
+    round_writer = metric_writer.MetricWriter(
+        _round_dir(workdir, round_index), resume_step=resumed_from_step)
     state, _ = loop.fit(
         state, dataset, learner.update, config=config.train, mesh=mesh,
         checkpointer=checkpointer, writer=round_writer, progress_bar=config.progress_bar,
@@ -351,7 +354,8 @@ def train(
       'env_steps': last['total_env_steps'],
       'rounds': progress['rounds'],
       'dataset': dataset_path,
-      'wall_time_s': time.time() - start_time,
+      'wall_time_s': time.time() - start_time,  # of this process only
+      'resumed_after_round': resumed_after_round,
       'config': config.to_dict(),
   }
   workdir_lib.write_json(workdir, 'results.json', results)

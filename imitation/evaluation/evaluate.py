@@ -13,6 +13,7 @@ from imitation.errors import ConfigError
 from imitation.evaluation import video
 from imitation.evaluation.evaluator import Evaluator
 from imitation.training import checkpoint as checkpoint_lib
+from imitation.training import metric_writer
 from imitation.training import workdir as workdir_lib
 
 EVAL_STREAM = 7  # key stream for evaluation episodes, distinct from training's
@@ -20,7 +21,7 @@ EVAL_STREAM = 7  # key stream for evaluation episodes, distinct from training's
 
 def learning_curve(workdir: str, path: str) -> bool:
   """Plots eval success rate against training step from metrics.jsonl; False if none."""
-  metrics_path = os.path.join(workdir, 'metrics.jsonl')
+  metrics_path = os.path.join(workdir, metric_writer.METRICS_FILE)
   if not os.path.exists(metrics_path):
     return False
   steps, success = [], []

@@ -2,21 +2,46 @@
 
 import json
 import os
-from typing import Mapping
+from typing import Mapping, Optional
 
 import jax
 import numpy as np
 from tensorboardX import SummaryWriter
 
+METRICS_FILE = 'metrics.jsonl'
+
+
+def _drop_rows_after(path: str, step: int) -> None:
+  """Keeps the rows of a metrics file logged at or before `step`."""
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    rows = [line for line in f if line.strip()]
+  kept = [line for line in rows if json.loads(line)['step'] <= step]
+  if len(kept) < len(rows):
+    with open(path, 'w') as f:
+      f.writelines(kept)
+
 
 class MetricWriter:
-  """Writes from process 0 only, so multi-host runs log once."""
+  """Writes from process 0 only, so multi-host runs log once.
 
-  def __init__(self, workdir: str):
+  A run restarted from a checkpoint at `resume_step` first forgets what the preempted
+  process logged after that step (in both outputs), since those steps are trained and
+  logged again; otherwise a curve would hold two values for each of them.
+  """
+
+  def __init__(self, workdir: str, resume_step: Optional[int] = None):
     self._active = jax.process_index() == 0
     if self._active:
-      self._tensorboard = SummaryWriter(logdir=os.path.join(workdir, 'tensorboard'))
-      self._jsonl = open(os.path.join(workdir, 'metrics.jsonl'), 'a')
+      metrics_path = os.path.join(workdir, METRICS_FILE)
+      purge_step = None
+      if resume_step is not None:
+        _drop_rows_after(metrics_path, resume_step)
+        purge_step = resume_step + 1  # TensorBoard hides events at steps >= purge_step
+      self._tensorboard = SummaryWriter(
+          logdir=os.path.join(workdir, 'tensorboard'), purge_step=purge_step)
+      self._jsonl = open(metrics_path, 'a')
 
   def write(self, step: int, metrics: Mapping[str, float], prefix: str = '') -> None:
     if not self._active:
