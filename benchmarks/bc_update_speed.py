@@ -11,7 +11,7 @@ random data of that config's shapes (uint8 images for the image presets), and ba
 updates per call and unrolling come from the config unless given as flags.
 
 Times the exact compiled chunk the trainer runs (`steps_per_call` updates in one
-`lax.scan`, batches sampled on device), after a warm-up call that compiles it, and for
+`lax.scan`, batches sampled on device, the config's optimizer), after a warm-up call that compiles it, and for
 comparison a jitted single update called from Python once per step.
 """
 
@@ -24,7 +24,6 @@ from absl import flags
 import jax
 import ml_collections
 import numpy as np
-import optax
 
 from configs import bc as bc_config
 from imitation import console
@@ -32,6 +31,7 @@ from imitation.agents import bc
 from imitation.data import normalization
 from imitation.data.device_dataset import DeviceDataset
 from imitation.networks import policy as policy_lib
+from imitation.training import optimizers
 from imitation.training import sharding
 from imitation.training import update_loop
 
@@ -90,7 +90,7 @@ def main(argv):
   mesh = sharding.make_mesh()
   replicated = sharding.replicated(mesh)
   policy = policy_lib.make_policy(config.network, _ACTION_DIM.value)
-  optimizer = optax.adam(1e-3)
+  optimizer = optimizers.make_optimizer(config.optimizer, config.train.num_steps)
   norm = normalization.compute(data, min_std=1e-3)
 
   def fresh_state():
