@@ -11,8 +11,8 @@ random data of that config's shapes (uint8 images for the image presets), and ba
 updates per call and unrolling come from the config unless given as flags.
 
 Times the exact compiled chunk the trainer runs (`steps_per_call` updates in one
-`lax.scan`, batches sampled on device, the config's optimizer), after a warm-up call that compiles it, and for
-comparison a jitted single update called from Python once per step.
+`lax.scan`, batches sampled on device, the config's optimizer), after a warm-up call that
+compiles it, and for comparison a jitted single update called from Python once per step.
 """
 
 import json

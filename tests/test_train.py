@@ -110,6 +110,7 @@ def test_preempted_run_resumes_and_ends_like_an_uninterrupted_one(
   assert bc.train(config, workdir, stop_at_step=stop) == {}
   checkpointer = checkpoint_lib.Checkpointer(os.path.join(workdir, 'checkpoints'))
   assert checkpointer.latest_step() == checkpoint_step
+  checkpointer.close()
   resumed = bc.train(config, workdir)
   with open(os.path.join(workdir, 'metrics.jsonl')) as f:
     train_steps = [row['step'] for row in map(json.loads, f) if 'train/loss' in row]
