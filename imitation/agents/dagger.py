@@ -243,11 +243,10 @@ def train(
   progress = _read_progress(workdir)
   resumed_after_round = progress['completed_round'] if progress['completed_round'] >= 0 else None
   params = None
-  if progress['completed_round'] >= 0:
+  if resumed_after_round is not None:
     template = learner.fresh_state(seed_key, example_observation, normalization)
-    last = progress['completed_round']
-    params = _round_checkpointer(workdir, last).restore(template).params
-    logging.info('resuming DAgger after round %d', last)
+    params = _round_checkpointer(workdir, resumed_after_round).restore(template).params
+    logging.info('resuming DAgger after round %d', resumed_after_round)
 
   state, evaluation = None, None
   for round_index in range(progress['completed_round'] + 1, dagger_config.num_rounds + 1):
