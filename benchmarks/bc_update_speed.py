@@ -26,14 +26,13 @@ import ml_collections
 import numpy as np
 
 from configs import bc as bc_config
-from imitation import console
+from experiments import common as experiments_common
 from imitation.agents import bc
 from imitation.data import normalization
 from imitation.data.device_dataset import DeviceDataset
-from imitation.networks import policy as policy_lib
-from imitation.training import optimizers
 from imitation.training import sharding
 from imitation.training import update_loop
+from imitation.training.learner import example_observation
 
 _CONFIG = flags.DEFINE_string('config', 'reach', 'configs/bc.py argument: task or preset.')
 _BATCH = flags.DEFINE_integer('batch_size', None, 'Batch size (default: the config\'s).')
@@ -76,7 +75,7 @@ def _describe_network(network: ml_collections.ConfigDict) -> str:
 
 def main(argv):
   del argv
-  console.quiet_third_party_logs()
+  experiments_common.quiet_third_party_logs()
   config = bc_config.get_config(_CONFIG.value)
   if _HIDDEN.value:
     config.network.hidden_sizes = tuple(int(h) for h in _HIDDEN.value)
@@ -89,17 +88,16 @@ def main(argv):
   }
   mesh = sharding.make_mesh()
   replicated = sharding.replicated(mesh)
-  policy = policy_lib.make_policy(config.network, _ACTION_DIM.value)
-  optimizer = optimizers.make_optimizer(config.optimizer, config.train.num_steps)
+  learner = bc.make_learner(config, _ACTION_DIM.value)
   norm = normalization.compute(data, min_std=1e-3)
 
   def fresh_state():
-    state = bc.init(jax.random.PRNGKey(0), policy, optimizer,
-                    jax.tree.map(lambda x: x[:1], data['observation']), norm)
+    state = learner.init(jax.random.PRNGKey(0), example_observation=example_observation(
+        data['observation']), normalization=norm)
     return jax.device_put(state, replicated)
 
   dataset = DeviceDataset.from_numpy(data, replicated)
-  update = bc.make_update(policy, optimizer, config.augment.random_shift_pad)
+  update = learner.update
 
   chunk = update_loop.make_train_chunk(
       update, batch_size=batch_size, steps_per_call=steps_per_call, mesh=mesh,

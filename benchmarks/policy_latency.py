@@ -18,7 +18,7 @@ from jax import numpy as jp
 import numpy as np
 
 from configs import bc as bc_config
-from imitation import console
+from experiments import common as experiments_common
 from imitation.networks import policy as policy_lib
 
 _REPEATS = flags.DEFINE_integer('repeats', 20, 'Timed calls at batch 1 (batch 256: a quarter).')
@@ -35,7 +35,7 @@ def _time(fn, params, images, repeats):
 
 def main(argv):
   del argv
-  console.quiet_third_party_logs()
+  experiments_common.quiet_third_party_logs()
   cases = []
   for size in (64, 224):
     cases.append(('cnn (seed: 3x3x64 x3)', 'cnn', {}, size, (1, 256)))

@@ -17,9 +17,9 @@ import jax
 import ml_collections
 
 from configs import common
-from imitation import console
+from experiments import common as experiments_common
 from imitation import envs
-from imitation.evaluation import rollout as rollout_lib
+from imitation.envs import rollout as rollout_lib
 from imitation.evaluation.evaluator import Evaluator
 
 _TASKS = flags.DEFINE_list('tasks', sorted(common.TASKS), 'Tasks to measure.')
@@ -58,7 +58,7 @@ def _expert_success(config):
 
 def main(argv):
   del argv
-  console.quiet_third_party_logs()
+  experiments_common.quiet_third_party_logs()
   noise = f'rel {_RELATIVE.value:g}, abs {_ABSOLUTE.value:g}'
   print(f'device: {jax.devices()[0].device_kind} x {jax.device_count()}; '
         f'{_EPISODES.value} episodes; {_NUM_ENVS.value} parallel envs\n')

@@ -16,9 +16,10 @@ from configs import common
 def _image_policy(config: ml_collections.ConfigDict) -> None:
   """BC from the image alone, sized for a CPU: 32x32 pixels, a 16-channel CNN, keypoints.
 
-  Spatial-softmax pooling keeps where the arm, puck and goal are, which the seed's global
-  average pooling throws away; `--config.network.encoder=vit` swaps in the ViT. A frame
-  stack shows motion: the experts act on velocities, which one frame does not show.
+  Spatial-softmax pooling keeps where the arm, puck and goal are, which global average
+  pooling throws away; `--config.network.encoder=vit` swaps in the ViT. A frame stack shows
+  motion: the experts act on velocities, which one frame does not show. Why each setting:
+  README, "BC from images alone".
   """
   config.env.kwargs.image_size = 32
   config.env.frame_stack = 2
@@ -29,8 +30,7 @@ def _image_policy(config: ml_collections.ConfigDict) -> None:
                             learn_temperature=False, strides=(1, 2, 2))
   config.network.vit = dict(patch_size=4, width=64, depth=2, num_heads=4)
   config.train.batch_size = 64
-  # At 32 pixels a DrQ shift of 2 or 4 pixels kept reach's loss at the action variance for
-  # 3,000-5,000 updates, where without it the loss fell after 1,500 (issue 5 note).
+  # At 32 pixels a shift of a few pixels is a large fraction of the scene (README).
   config.augment.random_shift_pad = 0
   # XLA:CPU convolutions are ~20x slower inside a loop: unroll short chunks instead.
   config.train.steps_per_call = 10
@@ -40,11 +40,10 @@ def _image_policy(config: ml_collections.ConfigDict) -> None:
 
 
 def _push_image(config: ml_collections.ConfigDict) -> None:
-  """Push from 2 stacked frames: a mixture head and 4,096 demos (README, issue 5).
+  """Push from 2 stacked frames: a mixture head and 4,096 demos.
 
   The expert's action switches (go round the puck on the side it is on, or push once lined
-  up), and near a switch the MSE head averages the two: from state the mixture head reached
-  0.96 where the MSE head reached 0.52 on the same 4,096 demos.
+  up), and near a switch an MSE head averages the two; a mixture head picks one.
   """
   _image_policy(config)
   config.network.head = 'mixture'
@@ -53,11 +52,10 @@ def _push_image(config: ml_collections.ConfigDict) -> None:
 
 
 def _reach_image(config: ml_collections.ConfigDict) -> None:
-  """Reach from 3 stacked frames with a full-resolution keypoint map (README, issue 5).
+  """Reach from 3 stacked frames with a full-resolution keypoint map.
 
-  The arm is one pixel wide at 32x32: strides of 2 blurred the keypoints (success 0.08),
-  stride 1 with a learned softmax temperature reached 0.34 on 1,024 demos. Batch 256
-  trained every seed; at batch 64 one seed in three never left the mean action.
+  The arm is one pixel wide at 32x32, so stride 1 keeps it in the keypoint map and a learned
+  softmax temperature sharpens it; batch 256 (README, "BC from images alone").
   """
   _image_policy(config)
   config.env.frame_stack = 3
@@ -75,9 +73,9 @@ def _grasp_mse(config: ml_collections.ConfigDict) -> None:
 def _grasp_mixture(config: ml_collections.ConfigDict) -> None:
   """A 5-component mixture whose scales stay below 0.25 (normalised units).
 
-  With scales up to 2.0, one seed in three collapsed onto a single wide component that
-  covered both ends of green bars and grasped their middle (0.668 success); capped at
-  0.25 a component cannot span both grasps, and all seeds split them (issue 5 note).
+  Capped at 0.25, a component cannot be wide enough to cover both ends of a green bar, so
+  the mixture cannot settle on their average, the bar's middle (README, "Multimodal
+  actions").
   """
   config.network.head = 'mixture'
   config.network.max_scale = 0.25
@@ -134,15 +132,15 @@ def get_config(arg: str = 'reach') -> ml_collections.ConfigDict:
   config.network.activation = 'relu'
   config.network.layer_norm = False
   config.network.use_state = False  # image encoders: also encode `state` and concatenate
-  # The seed's CNN; pooling: mean (the seed's) | spatial_softmax (keypoints, keeps positions).
+  # The default CNN; pooling: mean (global average) | spatial_softmax (keypoints, positions).
   config.network.cnn = dict(channels=(64, 64, 64), hidden_sizes=(256, 128), pooling='mean',
                             group_norm=False, learn_temperature=False,
                             strides=(1, 2, 2))
   config.network.vit = dict(patch_size=8, width=128, depth=4, num_heads=4)
   config.network.head = 'deterministic'  # deterministic | gaussian | mixture | categorical
   config.network.squash = False  # deterministic head: tanh on the (normalised) action
-  # Gaussian / mixture scale range (normalised action units). A 0.05 floor trained the mixture
-  # on grasp_multimodal better than 1e-3 on each of 3 seeds (issue 5 note).
+  # Gaussian / mixture scale range (normalised action units); the floor keeps the NLL from
+  # rewarding ever-narrower components.
   config.network.min_scale = 0.05
   config.network.max_scale = 2.0
   config.network.bound = 'none'  # gaussian / mixture means: none | tanh | clip

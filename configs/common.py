@@ -67,7 +67,6 @@ def env_config(task: str) -> ml_collections.ConfigDict:
       name=task,
       kwargs=dict(TASKS[task]['kwargs']),
       horizon=TASKS[task]['horizon'],
-      task_id=0,
       # Actuator execution error where policies are deployed (evaluation, DAgger rollouts):
       # executed = a * (1 + relative_std * n1) + absolute_std * n2.
       action_noise=dict(TASKS[task].get('action_noise', _NO_NOISE)),

@@ -1,30 +1,52 @@
-"""What every entry point shares: the --config/--workdir flags and one-line user errors."""
+"""What every entry point shares: the --config/--workdir flags, quiet logs, one-line errors."""
 
+import logging
+import os
 import sys
 from typing import Any, Callable
 
 from absl import app
 from absl import flags
+from absl import logging as absl_logging
 import ml_collections
 from ml_collections import config_flags
 
-from imitation import console
 from imitation.errors import ImitationError
 
-CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file:arg, e.g. configs/bc.py:reach.')
-WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for everything the run writes.')
-flags.mark_flags_as_required(['config', 'workdir'])
+# The project's own source folders: their INFO lines are the run's story.
+_PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_OUR_DIRS = tuple(
+    os.path.join(_PROJECT_DIR, name) + os.sep
+    for name in ('imitation', 'experiments', 'configs', 'benchmarks')
+)
+
+
+def _is_ours(record: logging.LogRecord) -> bool:
+  return record.levelno >= logging.WARNING or record.pathname.startswith(_OUR_DIRS)
+
+
+def quiet_third_party_logs() -> None:
+  """Orbax, TFDS and XLA log every file they touch at INFO, drowning the run's own lines."""
+  absl_logging.get_absl_handler().addFilter(_is_ours)
 
 
 def run(job: Callable[[ml_collections.ConfigDict, str], Any]) -> None:
-  """Runs `job(config, workdir)` under absl; a user error exits with its one-line message."""
+  """Runs `job(config, workdir)` under absl; a user error exits with its one-line message.
+
+  The flags are defined here, not at import, so scripts with flags of their own (the
+  benchmarks) can import this module.
+  """
+  config = config_flags.DEFINE_config_file(
+      'config', None, 'Config file:arg, e.g. configs/bc.py:reach.')
+  workdir = flags.DEFINE_string('workdir', None, 'Directory for everything the run writes.')
+  flags.mark_flags_as_required(['config', 'workdir'])
 
   def main(argv):
     if len(argv) > 1:
       raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-    console.quiet_third_party_logs()
+    quiet_third_party_logs()
     try:
-      job(CONFIG.value, WORKDIR.value)
+      job(config.value, workdir.value)
     except ImitationError as e:
       sys.exit(f'error: {e}')
 

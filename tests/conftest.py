@@ -29,9 +29,14 @@ def debug_config():
 
 
 @pytest.fixture(scope='session')
-def demos_path(tmp_path_factory, debug_config):
-  """A small expert dataset on disk, collected once for the whole session."""
-  from imitation.data import collect  # pylint: disable=g-import-not-at-top
-  path = str(tmp_path_factory.mktemp('demos') / 'reach')
-  collect.collect_demonstrations(debug_config.env, debug_config.collect, path)
-  return path
+def collect_run(tmp_path_factory, debug_config):
+  """A small expert dataset collected once for the whole session by the expert's run:
+  (workdir, results); the dataset is workdir/demos."""
+  from imitation.agents import expert  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path_factory.mktemp('collect'))
+  return workdir, expert.collect(debug_config, workdir)
+
+
+@pytest.fixture(scope='session')
+def demos_path(collect_run):
+  return os.path.join(collect_run[0], 'demos')

@@ -8,7 +8,7 @@ import numpy as np
 import optax
 import pytest
 
-from imitation.agents import acting
+from imitation.evaluation import acting
 from imitation.agents import bc
 from imitation.data import normalization as normalization_lib
 from imitation.data.device_dataset import DeviceDataset

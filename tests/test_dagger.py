@@ -19,7 +19,7 @@ from imitation.data import episodes as episodes_lib
 from imitation.data import normalization as normalization_lib
 from imitation.data import rlds
 from imitation.errors import ConfigError
-from imitation.evaluation import rollout as rollout_lib
+from imitation.envs import rollout as rollout_lib
 from imitation.networks import policy as policy_lib
 
 

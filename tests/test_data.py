@@ -1,5 +1,7 @@
 """RLDS writing/reading, episode cutting, transitions, normalisation, on-device sampling."""
 
+import json
+import os
 import types
 
 import chex
@@ -62,6 +64,20 @@ def test_episode_cutting_follows_rlds_conventions():
   assert short['episode_metadata']['seed'] == 3
 
 
+def test_episode_task_id_is_the_one_its_observations_carry():
+  trajectory = _fake_trajectory()
+  assert episodes_lib.trajectory_to_episodes(
+      trajectory, source='expert', seed=0, episode_indices=[0, 1]
+  )[0]['episode_metadata']['task_id'] == 0  # single-task: no task_id observation
+  trajectory.observation['task_id'] = np.tile(np.array([[2, 1]], np.int32), (5, 1))
+  episodes = episodes_lib.trajectory_to_episodes(
+      trajectory, source='expert', seed=0, episode_indices=[0, 1]
+  )
+  assert [int(e['episode_metadata']['task_id']) for e in episodes] == [2, 1]
+  transitions = transitions_lib.episodes_to_transitions(episodes)
+  np.testing.assert_array_equal(transitions['task_id'], transitions['observation']['task_id'])
+
+
 def test_unknown_source_is_rejected():
   with pytest.raises(ValueError, match='source'):
     episodes_lib.trajectory_to_episodes(
@@ -86,6 +102,22 @@ def test_collected_dataset_opens_with_tfds_and_round_trips(demos_path, debug_con
   indices = sorted(int(e['episode_metadata']['episode_index']) for e in episodes)
   assert indices == list(range(debug_config.collect.num_episodes))
   assert np.mean([e['episode_metadata']['success'] for e in episodes]) >= 0.95
+
+
+def test_collect_run_writes_the_dataset_and_results_in_the_shared_schema(collect_run,
+                                                                        debug_config):
+  workdir, results = collect_run
+  with open(os.path.join(workdir, 'results.json')) as f:
+    written = json.load(f)
+  assert written == json.loads(json.dumps(results))  # tuples in the config become lists
+  assert list(results)[:3] == ['task', 'algorithm', 'seed']
+  assert list(results)[-2:] == ['wall_time_s', 'config']
+  assert results['algorithm'] == 'expert' and results['task'] == 'reach'
+  assert results['num_demos'] == debug_config.collect.num_episodes
+  assert results['num_transitions'] == debug_config.collect.num_episodes * debug_config.env.horizon
+  assert results['success_rate'] == 1.0
+  assert results['dataset'] == os.path.join(workdir, 'demos')
+  assert os.path.exists(os.path.join(workdir, 'config.json'))
 
 
 def test_write_refuses_to_overwrite_and_append_aggregates(tmp_path, reach_env):

@@ -154,3 +154,6 @@ def test_collection_with_images_round_trips(tmp_path, task, frame_stack):
   if task == 'reach_multi':
     assert observation['task_id'].dtype == np.int32
     assert len(set(observation['task_id'].tolist())) == 1  # fixed within an episode
+    for episode in episodes:  # the metadata records the task the observations carried
+      task_ids = episode['steps']['observation']['task_id']
+      assert episode['episode_metadata']['task_id'] == task_ids[0]

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from configs import bc as bc_config
-from imitation.agents import acting
+from imitation.evaluation import acting
 from imitation.agents import bc
 from imitation.data import episodes as episodes_lib
 from imitation.data import rlds
@@ -230,10 +230,18 @@ def test_evaluate_writes_metrics_videos_and_curve(finished_run, debug_config, tm
   assert results['num_eval_episodes'] == debug_config.eval.num_episodes
   names = sorted(os.path.basename(p) for p in results['files'])
   assert names == ['expert.gif', 'learning_curve.png', 'policy.gif']
-  gif = Image.open(os.path.join(workdir, 'policy.gif'))
+  evaluation_dir = os.path.join(workdir, 'evaluation')
+  assert {os.path.dirname(p) for p in results['files']} == {evaluation_dir}
+  gif = Image.open(os.path.join(evaluation_dir, 'policy.gif'))
   assert gif.n_frames == debug_config.env.horizon + 1
-  with open(os.path.join(workdir, 'evaluation.json')) as f:
-    assert json.load(f)['success_rate'] == results['success_rate']
+  with open(os.path.join(evaluation_dir, 'results.json')) as f:
+    written = json.load(f)
+  assert RESULT_KEYS - {'steps', 'num_demos'} <= set(written)  # the shared schema
+  assert written['success_rate'] == results['success_rate']
+  assert written['algorithm'] == 'bc'  # the evaluated policy's
+  with open(os.path.join(workdir, 'results.json')) as f:  # the training run's, untouched
+    assert json.load(f)['algorithm'] == 'bc'
+  assert os.path.exists(os.path.join(evaluation_dir, 'config.json'))
   empty = debug_config.copy_and_resolve_references()
   with pytest.raises(Exception, match='no exported policy'):
     evaluate_lib.evaluate(empty, str(tmp_path / 'nothing_trained'))

@@ -6,16 +6,20 @@ the members differ by initialisation and data. Their disagreement is the uncerta
 that gates the expert.
 """
 
+import dataclasses
+import functools
 from typing import Any, Dict, Tuple
 
 import jax
 from jax import numpy as jp
+import ml_collections
 import optax
 
 from imitation.agents import bc
 from imitation.data import normalization as normalization_lib
-from imitation.evaluation.rollout import ActFn, UncertaintyFn
+from imitation.envs.rollout import ActFn, UncertaintyFn
 from imitation.networks.policy import Policy
+from imitation.training.learner import Learner, LossFn, gradient_step
 from imitation.training.train_state import TrainState
 
 
@@ -42,8 +46,9 @@ def init(
 
 
 def make_update(policy: Policy, optimizer: optax.GradientTransformation,
-                random_shift_pad: int = 0):
-  """`update(train_state, batch, rng) -> (train_state, metrics)` for all members at once."""
+                random_shift_pad: int = 0, loss_fn: LossFn = bc.loss):
+  """`update(train_state, batch, rng) -> (train_state, metrics)` for all members at once;
+  each member takes `bc.make_update`'s step (`loss_fn`, default BC's) on its resample."""
 
   def member_step(params, opt_state, normalization, batch, rng):
     rng_resample, rng_shift = jax.random.split(rng)
@@ -51,10 +56,7 @@ def make_update(policy: Policy, optimizer: optax.GradientTransformation,
     indices = jax.random.randint(rng_resample, (batch_size,), 0, batch_size)
     batch = jax.tree.map(lambda x: jp.take(x, indices, axis=0), batch)
     batch = bc.augment(batch, rng_shift, random_shift_pad)
-    grads, metrics = jax.grad(bc.loss, has_aux=True)(params, policy, normalization, batch)
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    metrics['grad_norm'] = optax.global_norm(grads)
-    return optax.apply_updates(params, updates), opt_state, metrics
+    return gradient_step(loss_fn, optimizer, params, opt_state, policy, normalization, batch)
 
   def update(state: TrainState, batch: Dict[str, Any], rng: jax.Array):
     num_members = jax.tree.leaves(state.params)[0].shape[0]
@@ -96,3 +98,18 @@ def make_uncertainty_fn(policy: Policy) -> UncertaintyFn:
     return jp.mean(jp.std(modes, axis=0), axis=-1)
 
   return uncertainty
+
+
+def make_learner(config: ml_collections.ConfigDict, action_size: int, num_members: int) -> Learner:
+  """`num_members` of BC's learner trained together; acts with their mean, and reports their
+  disagreement as its uncertainty. Not exportable as a single policy network."""
+  member = bc.make_learner(config, action_size)
+  policy, optimizer = member.policy, member.optimizer
+  return dataclasses.replace(
+      member,
+      init=functools.partial(init, policy=policy, optimizer=optimizer, num_members=num_members),
+      update=make_update(policy, optimizer, config.augment.random_shift_pad),
+      act=make_act_fn(policy),
+      uncertainty=make_uncertainty_fn(policy),
+      exportable=False,
+  )

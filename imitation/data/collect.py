@@ -10,16 +10,15 @@ import ml_collections
 import numpy as np
 
 from imitation import envs
+from imitation import streams
 from imitation.data import episodes as episodes_lib
 from imitation.data import rlds
-from imitation.evaluation import rollout as rollout_lib
-
-RESET_STREAM, ACTION_STREAM = 0, 1
+from imitation.envs import rollout as rollout_lib
 
 
 def episode_reset_keys(seed: int, episode_indices: np.ndarray) -> jax.Array:
-  """Episode i of a collection with `seed` is reset with fold_in(fold_in(key, 0), i)."""
-  base = jax.random.fold_in(jax.random.PRNGKey(seed), RESET_STREAM)
+  """Episode i of a collection with `seed` is reset with fold_in(COLLECT_RESET key, i)."""
+  base = streams.key(seed, streams.COLLECT_RESET)
   return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(base, jp.asarray(episode_indices))
 
 
@@ -47,7 +46,7 @@ def collect_demonstrations(
   num_episodes = collect_config.num_episodes
   num_parallel = min(collect_config.num_parallel_envs, num_episodes)
   rollout = jax.jit(rollout_lib.make_rollout(env, horizon))
-  action_key = jax.random.fold_in(jax.random.PRNGKey(collect_config.seed), ACTION_STREAM)
+  action_key = streams.key(collect_config.seed, streams.COLLECT_ACTION)
 
   collected = []
   for first in range(0, num_episodes, num_parallel):
@@ -62,7 +61,6 @@ def collect_demonstrations(
         source='expert',
         seed=collect_config.seed,
         episode_indices=indices,
-        task_id=env_config.task_id,
     )
     collected.extend(episodes[: num_episodes - first])
     logging.info('collected %d/%d episodes', len(collected), num_episodes)

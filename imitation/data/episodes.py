@@ -27,18 +27,19 @@ def trajectory_to_episodes(
     source: str,
     seed: int,
     episode_indices: Sequence[int],
-    task_id: int = 0,
     round_index: int = 0,
     labelled: Optional[np.ndarray] = None,
 ) -> List[Episode]:
   """Cuts a time-major batch of rollouts ([T, num_envs, ...] numpy) into RLDS episodes.
 
+  The metadata's `task_id` is the one the episode's observations carry (`obs['task_id']`,
+  drawn by multi-task environments at reset), or 0 for single-task environments.
+
   Args:
-    trajectory: an `evaluation.rollout.Trajectory` fetched to the host.
+    trajectory: an `envs.rollout.Trajectory` fetched to the host.
     source: who produced the data, one of SOURCES.
     seed: the collection seed; episode i was reset with fold_in(PRNGKey(seed), i).
     episode_indices: the global index of each column's episode.
-    task_id: task id recorded in the metadata.
     round_index: data-collection round (0 for expert demonstrations, k for DAgger round k).
     labelled: optional [T, num_envs] mask of the steps the expert labelled (gated DAgger).
       Each contiguous run of labelled steps becomes its own episode (same episode_index),
@@ -54,6 +55,7 @@ def trajectory_to_episodes(
     raise ValueError(f'{len(episode_indices)} episode indices for {num_envs} episodes')
   if labelled is not None and np.shape(labelled) != (horizon, num_envs):
     raise ValueError(f'labelled mask has shape {np.shape(labelled)}, want {(horizon, num_envs)}')
+  task_ids = observation.get('task_id', np.zeros((horizon + 1, num_envs), np.int32))
   episodes = []
   for e in range(num_envs):
     ended = np.flatnonzero(tr['done'][:, e] > 0)
@@ -67,7 +69,7 @@ def trajectory_to_episodes(
     for first, last in runs:
       steps = _steps(tr, observation, e, first, last, terminal and last == length)
       metadata = {
-          'task_id': np.int32(task_id),
+          'task_id': np.int32(task_ids[first, e]),
           'success': success,
           'source': source,
           'seed': np.int64(seed),

@@ -4,13 +4,15 @@ from brax.envs.base import Env, State, Wrapper
 import jax
 from jax import numpy as jp
 
+from imitation import streams
+
 _NOISE_KEY = 'action_noise_rng'
 
 
 class ActionNoise(Wrapper):
   """Executes a perturbed action: a * (1 + relative_std * n1) + absolute_std * n2, clipped.
 
-  Models actuator execution error (the seed's 5-10%). The commanded action is what the
+  Models actuator execution error (5-10% is typical). The commanded action is what the
   policy (or expert) chose and what datasets record; only the executed one is perturbed.
   The noise key lives in `state.info`, derived from the reset key, so a noisy and a clean
   environment reset with the same key start in the same state.
@@ -28,7 +30,7 @@ class ActionNoise(Wrapper):
 
   def reset(self, rng: jax.Array) -> State:
     state = self.env.reset(rng)
-    state.info[_NOISE_KEY] = jax.random.fold_in(rng, 0x5EED)
+    state.info[_NOISE_KEY] = jax.random.fold_in(rng, streams.ACTION_NOISE)
     return state
 
   def step(self, state: State, action: jax.Array) -> State:

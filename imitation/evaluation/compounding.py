@@ -13,7 +13,7 @@ import jax
 from jax import numpy as jp
 import numpy as np
 
-from imitation.evaluation import rollout as rollout_lib
+from imitation.envs import rollout as rollout_lib
 from imitation.evaluation.evaluator import Evaluator
 
 

@@ -8,15 +8,17 @@ import jax
 import ml_collections
 
 from imitation import envs
-from imitation.agents import acting
+from imitation import streams
 from imitation.errors import ConfigError
+from imitation.evaluation import acting
 from imitation.evaluation import video
 from imitation.evaluation.evaluator import Evaluator
 from imitation.training import checkpoint as checkpoint_lib
 from imitation.training import metric_writer
-from imitation.training import workdir as workdir_lib
+from imitation.training import run as run_lib
 
-EVAL_STREAM = 7  # key stream for evaluation episodes, distinct from training's
+EVALUATION_DIR = 'evaluation'  # under the workdir: this run's own workdir
+EXPERT = 'expert'  # eval.policy_dir value that evaluates and films the expert alone
 
 
 def learning_curve(workdir: str, path: str) -> bool:
@@ -49,48 +51,49 @@ def learning_curve(workdir: str, path: str) -> bool:
 
 
 def evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
-  """Evaluates `config.eval.policy_dir` (default WORKDIR/policy) and the expert.
+  """Evaluates `config.eval.policy_dir` (default WORKDIR/policy) beside the expert.
 
-  Writes evaluation.json, policy.gif, expert.gif and learning_curve.png (when the workdir
-  holds training metrics) into `workdir`. With `policy_dir='expert'` only the expert is
-  evaluated and filmed, which needs no trained policy.
+  Writes into WORKDIR/evaluation (so a training run's own files stay as they were):
+  config.json, results.json (the shared schema, plus `policy_dir` and `files`), policy.gif,
+  expert.gif and learning_curve.png (when WORKDIR holds training metrics). With
+  `policy_dir='expert'` only the expert is evaluated and filmed, which needs no trained policy.
+  Episodes come from the EVALUATE key stream, so they differ from training's final
+  evaluation (same policy, other episodes).
   """
-  workdir = workdir_lib.prepare(workdir)
+  run = run_lib.Run(config, os.path.join(workdir, EVALUATION_DIR))
   env = envs.make_from_config(config.env)
-  key = jax.random.fold_in(jax.random.PRNGKey(config.seed), EVAL_STREAM)
-  results = {'task': config.env.name, 'seed': config.seed}
-  if config.eval.policy_dir == 'expert':
-    act, policy_params, films = None, None, (('expert', 1.0),)
+  key = run.key(streams.EVALUATE)
+  if config.eval.policy_dir == EXPERT:
+    algorithm, act, policy_params, films = EXPERT, None, None, (('expert', 1.0),)
     evaluator = Evaluator(env, None, config.eval.num_episodes, config.env.horizon)
     expert = evaluator(None, key)
-    results.update(policy_dir='expert', expert_success_rate=expert['success_rate'],
-                   expert_mean_return=expert['mean_return'],
-                   num_eval_episodes=expert['num_episodes'])
+    fields = dict(policy_dir=EXPERT, expert_success_rate=expert['success_rate'],
+                  expert_mean_return=expert['mean_return'],
+                  num_eval_episodes=expert['num_episodes'])
   else:
-    policy_dir = config.eval.policy_dir or os.path.join(workdir, 'policy')
+    policy_dir = config.eval.policy_dir or os.path.join(workdir, run_lib.POLICY_DIR)
     if not os.path.exists(os.path.join(policy_dir, checkpoint_lib.POLICY_CONFIG)):
       raise ConfigError(
           f'no exported policy in {policy_dir}; train one first, set '
           '--config.eval.policy_dir, or film the expert with --config.eval.policy_dir=expert'
       )
-    policy, policy_params, _ = checkpoint_lib.load_policy(policy_dir)
+    policy, policy_params, policy_config = checkpoint_lib.load_policy(policy_dir)
+    algorithm = policy_config.get('algorithm', 'policy')
     act = acting.make_act_fn(policy, deterministic=config.eval.deterministic)
     evaluator = Evaluator(env, act, config.eval.num_episodes, config.env.horizon)
-    results.update(policy_dir=policy_dir, **evaluator.versus_expert(policy_params, key))
+    fields = dict(policy_dir=policy_dir, **evaluator.versus_expert(policy_params, key))
     films = (('policy', 0.0), ('expert', 1.0))
-  results['files'] = []
+  files = []
   if config.eval.video_episodes:
-    video_key = jax.random.fold_in(key, 1)
+    video_key = jax.random.fold_in(key, streams.VIDEO)
     # One compiled rollout films both the policy and the expert (`beta` picks who acts).
     recorder = video.make_recorder(config.env, act, size=config.eval.video_size)
     for name, beta in films:
       frames = recorder(policy_params, video_key, config.eval.video_episodes, beta)
-      path = os.path.join(workdir, f'{name}.gif')
-      video.save_gif(path, video.tile(frames), env.dt)
-      results['files'].append(path)
-  curve = os.path.join(workdir, 'learning_curve.png')
+      files.append(video.save_gif(run.path(f'{name}.gif'), video.tile(frames), env.dt))
+  curve = run.path('learning_curve.png')
   if learning_curve(workdir, curve):
-    results['files'].append(curve)
-  results['config'] = config.to_dict()
-  workdir_lib.write_json(workdir, 'evaluation.json', results)
+    files.append(curve)
+  results = run.write_results(algorithm, **fields, files=files)
+  run.close()
   return results

@@ -6,7 +6,7 @@ from brax.envs.base import Env
 import jax
 import numpy as np
 
-from imitation.evaluation import rollout as rollout_lib
+from imitation.envs import rollout as rollout_lib
 
 
 class Evaluator:

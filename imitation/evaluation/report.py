@@ -1,7 +1,15 @@
 """Short human-readable tables of results.json contents."""
 
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
+
+
+def _text_table(header: str, rows: List[Tuple[str, ...]]) -> str:
+  """`header`, then `rows` in left-aligned columns, a dashed rule under the first row."""
+  widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+  lines = ['  '.join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+  lines.insert(1, '  '.join('-' * w for w in widths))
+  return '\n'.join([header] + lines)
 
 
 def expert_vs_learner_table(
@@ -26,10 +34,7 @@ def expert_vs_learner_table(
       ('expert', f'{results["expert_success_rate"]:.3f}', f'{results["expert_mean_return"]:.2f}'),
       (label, f'{results["success_rate"]:.3f}', f'{results["mean_return"]:.2f}'),
   ]
-  widths = [max(len(row[i]) for row in rows) for i in range(3)]
-  lines = ['  '.join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-  lines.insert(1, '  '.join('-' * w for w in widths))
-  return '\n'.join([header] + lines)
+  return _text_table(header, rows)
 
 
 def dagger_rounds_table(results: Dict[str, Any]) -> str:
@@ -42,10 +47,7 @@ def dagger_rounds_table(results: Dict[str, Any]) -> str:
     rows.append((str(r['round']), f'{r["beta"]:.3f}', str(r['expert_labels']),
                  str(r['total_expert_labels']), str(r['total_interventions']),
                  str(r['total_env_steps']), f'{r["success_rate"]:.3f}'))
-  widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-  lines = ['  '.join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
-  lines.insert(1, '  '.join('-' * w for w in widths))
-  return '\n'.join([header] + lines)
+  return _text_table(header, rows)
 
 
 def _format_mean_std(stat: Dict[str, float]) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from imitation import envs
-from imitation.evaluation import rollout as rollout_lib
+from imitation.envs import rollout as rollout_lib
 
 
 def make_recorder(

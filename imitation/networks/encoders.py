@@ -69,12 +69,12 @@ POOLINGS = ('mean', 'spatial_softmax')
 
 
 class CNN(nn.Module):
-  """The seed's simple CNN: 3x3 conv layers with ReLU, pooling, an MLP.
+  """A simple CNN: 3x3 conv layers with ReLU, pooling, an MLP.
 
-  `pooling='mean'` is the seed's global average pooling; 'spatial_softmax' keeps positions.
+  `pooling='mean'` is global average pooling; 'spatial_softmax' keeps positions.
   `group_norm` normalises each conv layer per image: on small top-down scenes (a thin arm on
   a flat background) features barely vary across images at initialisation, and without it
-  the reach preset's loss sat at the action variance for 2,000 updates (issue 5 note).
+  the loss can sit at the action variance for thousands of updates.
   """
 
   channels: Sequence[int] = (64, 64, 64)

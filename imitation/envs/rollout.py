@@ -14,14 +14,14 @@ import flax
 import jax
 from jax import numpy as jp
 
-from imitation import envs
+from imitation.envs import base
 
 # act_fn(policy_params, observation_batch, rng) -> action_batch
 ActFn = Callable[[Any, Dict[str, jax.Array], jax.Array], jax.Array]
 # uncertainty_fn(policy_params, observation_batch) -> [num_envs] (e.g. ensemble disagreement)
 UncertaintyFn = Callable[[Any, Dict[str, jax.Array]], jax.Array]
 # gate(expert_was_in_control, learner_action, expert_action, uncertainty) -> expert takes
-# control ([num_envs] bools); see agents/dagger.py for the intervention rules.
+# control ([num_envs] bools); DAgger's gated variants make these.
 GateFn = Callable[[jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]
 
 
@@ -69,7 +69,7 @@ def make_rollout(
   episode is reproduced by its key.
   """
   batched_env = wrap_for_rollout(env, horizon)
-  expert = jax.vmap(envs.expert_fn(env))
+  expert = jax.vmap(base.expert_fn(env))
 
   def rollout(policy_params, reset_keys: jax.Array, rng: jax.Array, beta=1.0):
     num_envs = reset_keys.shape[0]

@@ -5,7 +5,7 @@ from typing import Any, Dict, Tuple
 import jax
 
 from imitation.data import normalization as normalization_lib
-from imitation.evaluation.rollout import ActFn
+from imitation.envs.rollout import ActFn
 from imitation.networks.policy import Policy
 
 

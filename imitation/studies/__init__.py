@@ -1,0 +1,1 @@
+"""Experiments made of many runs (studies), built on the agents' `train` functions."""

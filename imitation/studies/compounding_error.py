@@ -1,0 +1,168 @@
+"""The compounding-error study: BC given more demos vs DAgger given labels, on one budget axis.
+
+For each seed it runs BC with each number of demos and DAgger in each variant, all built from
+one config (configs/study.py), each in its own sub-workdir (finished runs are reused, so a
+stopped study resumes). It then writes to the workdir:
+
+* `labels.png`: (a) closed-loop success vs expert labels, BC vs DAgger variants.
+* `drift.png`: (b) distance from the expert's state distribution vs time step.
+* `horizon.png`: (c) success vs episode horizon.
+* `results.json` (the shared schema; every figure's numbers under `labels`, `drift` and
+  `horizon`) and `study.md` (a table of success per expert-label budget, mean and std over seeds).
+"""
+
+import json
+import os
+from typing import Any, Dict, List, Optional
+
+from absl import logging
+import jax
+import ml_collections
+import numpy as np
+
+from imitation import envs
+from imitation import streams
+from imitation.agents import bc
+from imitation.agents import dagger
+from imitation.data import demonstrations
+from imitation.data import rlds
+from imitation.data import transitions as transitions_lib
+from imitation.envs import rollout as rollout_lib
+from imitation.evaluation import acting
+from imitation.evaluation import compounding
+from imitation.evaluation import report
+from imitation.training import checkpoint as checkpoint_lib
+from imitation.training import run as run_lib
+
+ALGORITHM = 'compounding_error_study'
+TABLE_FILE = 'study.md'
+
+
+def _run_config(config: ml_collections.ConfigDict, algorithm: str,
+                seed: int) -> ml_collections.ConfigDict:
+  """A copy of the study config for one of its runs: `algorithm` at `seed` (demos too)."""
+  cfg = config.copy_and_resolve_references()
+  cfg.algorithm = algorithm
+  cfg.seed = seed
+  cfg.collect.seed = seed  # resolved references no longer follow `seed`
+  cfg.progress_bar = False
+  del cfg['study']
+  return cfg
+
+
+def bc_config(config: ml_collections.ConfigDict, seed: int,
+              num_demos: int) -> ml_collections.ConfigDict:
+  """The study's BC baseline: the study config's sections with BC's target and step counts."""
+  cfg = _run_config(config, bc.ALGORITHM, seed)
+  cfg.collect.num_episodes = num_demos
+  cfg.data.action_key = config.study.bc_action_key
+  cfg.train.update(config.study.bc_train)
+  del cfg['dagger']
+  return cfg
+
+
+def dagger_config(config: ml_collections.ConfigDict, seed: int,
+                  variant: str) -> ml_collections.ConfigDict:
+  """The study's DAgger run of `variant`: the study config as it is, at `seed`."""
+  cfg = _run_config(config, dagger.ALGORITHM, seed)
+  cfg.dagger.variant = variant
+  return cfg
+
+
+def _finished(workdir: str) -> Optional[Dict[str, Any]]:
+  path = os.path.join(workdir, run_lib.RESULTS_FILE)
+  if os.path.exists(path):
+    with open(path) as f:
+      return json.load(f)
+  return None
+
+
+def _mean_std(values: List[float]) -> Dict[str, float]:
+  return {'mean': float(np.mean(values)), 'std': float(np.std(values)), 'n': len(values)}
+
+
+def run_study(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
+  """Runs (or resumes) the study `config` describes; returns what it writes to results.json."""
+  run = run_lib.Run(config, workdir)
+  study = config.study
+  seeds, bc_demos, horizons = list(study.seeds), list(study.bc_demos), list(study.horizons)
+  runs = {'bc': {}, 'dagger': {v: {} for v in study.variants}}
+  for seed in seeds:
+    for n in bc_demos:
+      logging.info('seed %d: BC with %d demos', seed, n)
+      sub = run.path(f'bc_{n}_seed{seed}')
+      runs['bc'].setdefault(n, {})[seed] = _finished(sub) or bc.train(
+          bc_config(config, seed, n), sub)
+    for variant in study.variants:
+      logging.info('seed %d: DAgger (%s)', seed, variant)
+      sub = run.path(f'dagger_{variant}_seed{seed}')
+      runs['dagger'][variant][seed] = _finished(sub) or dagger.train(
+          dagger_config(config, seed, variant), sub)
+
+  summary = {'labels': _labels_curves(config, runs, bc_demos),
+             'expert_success_rate': _mean_std(
+                 [r['expert_success_rate'] for r in runs['bc'][bc_demos[0]].values()])}
+  summary.update(_drift_and_horizon(config, run, runs, seeds, horizons))
+  results = run.write_results(ALGORITHM, seed=None, seeds=seeds, **summary)
+  table = report.study_table({'task': config.env.name, 'seeds': seeds, **summary})
+  if run.is_writer:
+    with open(run.path(TABLE_FILE), 'w') as f:
+      f.write(table + '\n')
+    report.plot_study({'task': config.env.name, **summary}, run.workdir, horizons)
+  run.close()
+  print(table)
+  return results
+
+
+def _labels_curves(config, runs, bc_demos) -> Dict[str, List[Dict[str, Any]]]:
+  """(a) success vs expert labels: BC by number of demos, each DAgger variant by round."""
+  curves = {'bc': []}
+  for n in bc_demos:
+    results = runs['bc'][n].values()
+    curves['bc'].append({
+        'expert_labels': _mean_std([r['num_transitions'] for r in results]),
+        'success_rate': _mean_std([r['success_rate'] for r in results]),
+        'num_demos': n})
+  for variant, per_seed in runs['dagger'].items():
+    curves[variant] = []
+    for k in range(config.dagger.num_rounds + 1):
+      rounds = [r['rounds'][k] for r in per_seed.values()]
+      curves[variant].append({
+          'round': k,
+          'expert_labels': _mean_std([r['total_expert_labels'] for r in rounds]),
+          'interventions': _mean_std([r['total_interventions'] for r in rounds]),
+          'success_rate': _mean_std([r['success_rate'] for r in rounds])})
+  return curves
+
+
+def _drift_and_horizon(config, run, runs, seeds, horizons) -> Dict[str, Any]:
+  """(b) and (c): BC on the round-0 demos vs classic DAgger's final policy, seed by seed."""
+  env = envs.make_from_config(config.env)
+  base_demos = config.collect.num_episodes
+  policies = {}
+  if base_demos in runs['bc']:
+    policies['BC'] = {s: run.path(f'bc_{base_demos}_seed{s}') for s in seeds}
+  if 'classic' in runs['dagger']:
+    policies['DAgger'] = {s: run.path(f'dagger_classic_seed{s}') for s in seeds}
+  drift, by_horizon = {}, {}
+  for name, dirs in policies.items():
+    drift[name], by_horizon[name] = [], []
+    for seed, run_dir in dirs.items():
+      policy, params, _ = checkpoint_lib.load_policy(os.path.join(run_dir, run_lib.POLICY_DIR))
+      act_fn = acting.make_act_fn(policy)
+      demos, _ = rlds.load_episodes(os.path.join(run_dir, demonstrations.DEFAULT_DEMOS_DIR))
+      reference = transitions_lib.episodes_to_transitions(demos)['observation']['state']
+      rollout = jax.jit(rollout_lib.make_rollout(env, config.env.horizon, act_fn))
+      rng = jax.random.PRNGKey(streams.STUDY_SEED_OFFSET + seed)
+      keys = jax.random.split(rng, config.eval.num_episodes)
+      trajectory = jax.device_get(rollout(params, keys, rng, 0.0))
+      drift[name].append(compounding.distance_to_reference_by_step(trajectory, reference))
+      by_horizon[name].append(compounding.success_by_horizon(
+          env, act_fn, params, horizons, config.eval.num_episodes, rng))
+  return {
+      'drift': {name: {'distance_mean': np.mean([d['distance'] for d in v], 0).tolist(),
+                       'running_mean': np.mean([d['running'] for d in v], 0).tolist()}
+                for name, v in drift.items()},
+      'horizon': {name: {h: _mean_std([r[h]['success_rate'] for r in v]) for h in horizons}
+                  for name, v in by_horizon.items()},
+  }

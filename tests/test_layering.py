@@ -1,0 +1,93 @@
+"""Imports go down the floors only, as the README's Layout section orders them.
+
+Floors, lowest first: the leaf modules (errors, streams) < envs < data, networks < training <
+evaluation < agents < studies < the entry points (experiments, benchmarks). Configs are
+plain ConfigDicts and import nothing of the library. Modules on the same floor do not
+import each other's package (data and networks are siblings), and the library never
+imports configs, experiments or benchmarks.
+"""
+
+import ast
+import pathlib
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+FLOORS = {
+    'errors': 0, 'streams': 0,
+    'envs': 1,
+    'data': 2, 'networks': 2,
+    'training': 3,
+    'evaluation': 4,
+    'agents': 5,
+    'studies': 6,
+}
+ENTRY_POINTS = ('experiments', 'benchmarks')
+
+
+def _imports(path: pathlib.Path):
+  """(line, module) for each absolute import in `path`, including inside functions."""
+  tree = ast.parse(path.read_text(), filename=str(path))
+  for node in ast.walk(tree):
+    if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+      yield node.lineno, node.module
+      for alias in node.names:  # `from imitation import envs` imports the envs floor
+        yield node.lineno, f'{node.module}.{alias.name}'
+    elif isinstance(node, ast.Import):
+      for alias in node.names:
+        yield node.lineno, alias.name
+
+
+def _floor_of(module: str):
+  parts = module.split('.')
+  if parts[0] != 'imitation' or len(parts) < 2:
+    return None
+  return parts[1] if parts[1] in FLOORS else None
+
+
+def _library_modules():
+  """(path, floor name) of every module under imitation/ but the package's __init__."""
+  for path in sorted((REPO / 'imitation').rglob('*.py')):
+    parts = path.relative_to(REPO / 'imitation').with_suffix('').parts
+    if parts != ('__init__',):
+      yield path, parts[0]
+
+
+def test_every_library_module_is_on_a_floor():
+  for path, own in _library_modules():
+    assert own in FLOORS, f'{path}: add its package to FLOORS and the README Layout'
+
+
+def test_no_library_module_imports_a_higher_floor_or_a_sibling():
+  violations = []
+  for path, own in _library_modules():
+    for line, module in _imports(path):
+      top = module.split('.')[0]
+      if top in ('configs',) + ENTRY_POINTS:
+        violations.append(f'{path.relative_to(REPO)}:{line} imports {module} (not library)')
+      floor = _floor_of(module)
+      if floor is None or floor == own:
+        continue
+      if FLOORS[floor] >= FLOORS[own]:
+        violations.append(f'{path.relative_to(REPO)}:{line} ({own}) imports {module} ({floor})')
+  assert not violations, '\n'.join(violations)
+
+
+def test_configs_import_no_library_code():
+  for path in sorted((REPO / 'configs').glob('*.py')):
+    for line, module in _imports(path):
+      assert not module.startswith('imitation'), f'{path.relative_to(REPO)}:{line}: {module}'
+
+
+@pytest.mark.parametrize('source, module, floor', [
+    ('data', 'imitation.evaluation.rollout', 'evaluation'),
+    ('evaluation', 'imitation.agents', 'agents'),
+    ('data', 'imitation.networks.policy', 'networks'),
+])
+def test_the_check_catches_an_upward_import(tmp_path, source, module, floor):
+  """The floors test would fail on the imports this project once had."""
+  assert _floor_of(module) == floor
+  assert FLOORS[floor] >= FLOORS[source]
+  fake = tmp_path / 'fake.py'
+  fake.write_text(f'import os\nfrom {module.rsplit(".", 1)[0]} import {module.rsplit(".", 1)[1]}\n')
+  assert (2, module) in set(_imports(fake))
