@@ -9,8 +9,13 @@ results.json. A stopped study resumes: finished runs are reused.
 """
 
 from experiments import common
+from imitation.evaluation import report
 from imitation.studies import compounding_error
 
 
+def study(config, workdir):
+  print(report.study_table(compounding_error.run_study(config, workdir)))
+
+
 if __name__ == '__main__':
-  common.run(compounding_error.run_study)
+  common.run(study)

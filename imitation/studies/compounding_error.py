@@ -104,13 +104,11 @@ def run_study(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]
                  [r['expert_success_rate'] for r in runs['bc'][bc_demos[0]].values()])}
   summary.update(_drift_and_horizon(config, run, runs, seeds, horizons))
   results = run.write_results(ALGORITHM, seed=None, seeds=seeds, **summary)
-  table = report.study_table({'task': config.env.name, 'seeds': seeds, **summary})
   if run.is_writer:
     with open(run.path(TABLE_FILE), 'w') as f:
-      f.write(table + '\n')
-    report.plot_study({'task': config.env.name, **summary}, run.workdir, horizons)
+      f.write(report.study_table(results) + '\n')
+    report.plot_study(results, run.workdir, horizons)
   run.close()
-  print(table)
   return results
 
 
