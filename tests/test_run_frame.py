@@ -80,6 +80,7 @@ def test_study_builds_every_run_from_one_config(tmp_path):
   run alike, and the study leaves its config, results, table and plots."""
   config = study_config.get_config('drive,debug')
   config.network.hidden_sizes = (16, 16)
+  config.lock()  # as the command line hands it over
   from imitation.studies import compounding_error  # pylint: disable=g-import-not-at-top
   workdir = str(tmp_path / 'study')
   results = compounding_error.run_study(config, workdir)

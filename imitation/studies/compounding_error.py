@@ -46,7 +46,8 @@ def _run_config(config: ml_collections.ConfigDict, algorithm: str,
   cfg.seed = seed
   cfg.collect.seed = seed  # resolved references no longer follow `seed`
   cfg.progress_bar = False
-  del cfg['study']
+  with cfg.unlocked():  # the command line's config is locked against new or removed keys
+    del cfg['study']
   return cfg
 
 
@@ -57,7 +58,8 @@ def bc_config(config: ml_collections.ConfigDict, seed: int,
   cfg.collect.num_episodes = num_demos
   cfg.data.action_key = config.study.bc_action_key
   cfg.train.update(config.study.bc_train)
-  del cfg['dagger']
+  with cfg.unlocked():
+    del cfg['dagger']
   return cfg
 
 
