@@ -86,6 +86,13 @@ def _binned_actions(config: ml_collections.ConfigDict) -> None:
   config.network.head = 'categorical'
 
 
+def _reach_multi_task(config: ml_collections.ConfigDict) -> None:
+  """One policy for reach_multi's 3 targets, told which by a learned 8-D task embedding
+  concatenated to the state features (the reference fusion); `--config.network.task.fusion=
+  film` swaps in FiLM. Without conditioning the policy cannot know the wanted target."""
+  config.network.task.update(fusion='concat', factor_sizes=(3,))
+
+
 # name -> (task, what the preset changes in the task's default config).
 PRESETS = {
     'reach_image': ('reach', _reach_image),
@@ -93,6 +100,7 @@ PRESETS = {
     'grasp_mse': ('grasp_multimodal', _grasp_mse),
     'grasp_mixture': ('grasp_multimodal', _grasp_mixture),
     'reach_discrete': ('reach', _binned_actions),
+    'reach_multi_task': ('reach_multi', _reach_multi_task),
 }
 
 
@@ -149,6 +157,11 @@ def get_config(arg: str = 'reach') -> ml_collections.ConfigDict:
   config.network.num_bins = 21  # categorical: bins per action dimension on [bin_low, bin_high]
   config.network.bin_low = -3.0
   config.network.bin_high = 3.0
+  # Task conditioning on obs['task_id'] (multi-task environments): fusion none | concat |
+  # film. The embedding sums (or concatenates) one vector per factor value; factor_sizes
+  # lists each factor's number of values (their product is the number of task ids).
+  config.network.task = dict(fusion='none', embedding_dim=8, factor_sizes=(), combine='sum',
+                             hidden_sizes=(128, 64))
 
   # Image augmentation inside the compiled step (only when observations have an image).
   config.augment = ml_collections.ConfigDict()

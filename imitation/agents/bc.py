@@ -19,6 +19,7 @@ from imitation import streams
 from imitation.data import demonstrations
 from imitation.data import normalization as normalization_lib
 from imitation.evaluation import acting
+from imitation.evaluation import evaluator as evaluator_lib
 from imitation.evaluation.evaluator import Evaluator
 from imitation.networks import augmentation
 from imitation.networks import policy as policy_lib
@@ -146,8 +147,11 @@ def train(
   if step < config.train.num_steps:
     return run.stop()
 
+  held_out = evaluator_lib.held_out_comparison(
+      config.env, learner.act, config.eval.num_episodes, state.policy_params, eval_key)
   return run.finish(
       ALGORITHM, learner=learner, state=state, action_size=env.action_size, final_step=step,
       evaluation=evaluator.versus_expert(state.policy_params, eval_key, learner=final_eval),
       num_demos=data_info['num_demos'], num_transitions=data_info['num_transitions'],
-      dataset=dataset_path, resumed_from_step=resumed_from_step)
+      dataset=dataset_path, resumed_from_step=resumed_from_step,
+      **({'held_out': held_out} if held_out else {}))

@@ -132,7 +132,7 @@ def episode_statistics(trajectory: Trajectory) -> Dict[str, jax.Array]:
 
   `success` is the task's success metric at the episode's last step; `action_mse` is the
   mean squared difference between the learner's and the expert's action over the states
-  the episode visited (whoever was driving).
+  the episode visited (whoever was driving). Multi-task environments add `task_id`.
   """
   mask = episode_mask(trajectory.done)
   length = jp.sum(mask, axis=0).astype(jp.int32)
@@ -141,7 +141,7 @@ def episode_statistics(trajectory: Trajectory) -> Dict[str, jax.Array]:
   action_error = jp.mean(
       jp.square(trajectory.learner_action - trajectory.expert_action), axis=-1
   )
-  return {
+  statistics = {
       'success': success,
       'return': jp.sum(trajectory.reward * mask, axis=0),
       'length': length,
@@ -151,6 +151,9 @@ def episode_statistics(trajectory: Trajectory) -> Dict[str, jax.Array]:
       'expert_steps': jp.sum(trajectory.expert_in_control * mask, axis=0),
       'interventions': jp.sum(takeovers(trajectory.expert_in_control) * mask, axis=0),
   }
+  if 'task_id' in trajectory.observation:  # multi-task: the task each episode was given
+    statistics['task_id'] = trajectory.observation['task_id'][0]
+  return statistics
 
 
 def takeovers(expert_in_control: jax.Array) -> jax.Array:

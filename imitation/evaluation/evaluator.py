@@ -1,10 +1,12 @@
 """Closed-loop evaluation of a policy (and of the expert) on a batch of episodes."""
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Mapping, Optional
 
 from brax.envs.base import Env
 import jax
 import numpy as np
+
+from imitation import envs
 
 from imitation.envs import rollout as rollout_lib
 
@@ -40,12 +42,13 @@ class Evaluator:
 
     `action_mse` is the learner's squared action error (per action dimension) against the
     expert on the visited states: on its own states when the learner drives (beta=0), on
-    held-out expert states when the expert drives (beta=1).
+    held-out expert states when the expert drives (beta=1). In a multi-task environment
+    `per_task` maps each task id to its success rate, mean return and episode count.
     """
     stats = jax.device_get(self._evaluate(policy_params, rng, beta))
     success = np.asarray(stats['success'], np.float64)
     returns = np.asarray(stats['return'], np.float64)
-    return {
+    summary = {
         'success_rate': float(success.mean()),
         'success_rate_stderr': float(success.std() / np.sqrt(len(success))),
         'mean_return': float(returns.mean()),
@@ -55,6 +58,14 @@ class Evaluator:
         'expert_fraction': float(np.mean(stats['expert_fraction'])),
         'num_episodes': int(len(success)),
     }
+    if 'task_id' in stats:  # multi-task: the same summary per task id
+      task_ids = np.asarray(stats['task_id'])
+      summary['per_task'] = {
+          int(t): {'success_rate': float(success[task_ids == t].mean()),
+                   'mean_return': float(returns[task_ids == t].mean()),
+                   'num_episodes': int(np.sum(task_ids == t))}
+          for t in np.unique(task_ids)}
+    return summary
 
   def versus_expert(
       self, policy_params: Any, rng: jax.Array, learner: Optional[Dict[str, float]] = None
@@ -69,7 +80,7 @@ class Evaluator:
     if learner is None:
       learner = self(policy_params, rng, beta=0.0)
     expert = self(policy_params, rng, beta=1.0)
-    return {
+    comparison = {
         'success_rate': learner['success_rate'],
         'success_rate_stderr': learner['success_rate_stderr'],
         'expert_success_rate': expert['success_rate'],
@@ -79,3 +90,25 @@ class Evaluator:
         'closed_loop_action_mse': learner['action_mse'],
         'num_eval_episodes': learner['num_episodes'],
     }
+    if 'per_task' in learner:  # the same episodes, so the same tasks, for both
+      comparison['per_task'] = {
+          task: {**stats, 'expert_success_rate': expert['per_task'][task]['success_rate']}
+          for task, stats in learner['per_task'].items()}
+    return comparison
+
+
+def held_out_comparison(
+    env_config: Mapping[str, Any], act_fn: rollout_lib.ActFn, num_episodes: int,
+    policy_params: Any, rng: jax.Array,
+) -> Optional[Dict[str, Any]]:
+  """The learner vs the expert on the task combinations held out of training (the env made
+  with `env_config.held_out_kwargs`), or None for an env without any."""
+  held_out_kwargs = env_config.get('held_out_kwargs') or {}
+  if not held_out_kwargs:
+    return None
+  held_out_config = env_config.copy_and_resolve_references()
+  with held_out_config.unlocked():
+    held_out_config.kwargs.update(held_out_kwargs)
+  evaluator = Evaluator(envs.make_from_config(held_out_config), act_fn, num_episodes,
+                        env_config.horizon)
+  return evaluator.versus_expert(policy_params, rng)

@@ -18,7 +18,7 @@ def expert_vs_learner_table(
   """Expert vs learner success and return on the same evaluation episodes.
 
   Args:
-    results: a results.json (or evaluation.json) dict.
+    results: a results.json dict (of a training run or an evaluation).
     label: the learner's row name (default: the algorithm, upper-case).
     header: the line above the table (default: a summary of a training run).
   """
@@ -34,7 +34,23 @@ def expert_vs_learner_table(
       ('expert', f'{results["expert_success_rate"]:.3f}', f'{results["expert_mean_return"]:.2f}'),
       (label, f'{results["success_rate"]:.3f}', f'{results["mean_return"]:.2f}'),
   ]
-  return _text_table(header, rows)
+  table = _text_table(header, rows)
+  if results.get('per_task'):
+    table += '\n\n' + per_task_table(results['per_task'], label)
+  if results.get('held_out'):
+    held_out = results['held_out']
+    table += (f'\n\nheld-out task combinations ({held_out["num_eval_episodes"]} episodes): '
+              f'{label} {held_out["success_rate"]:.3f}, expert {held_out["expert_success_rate"]:.3f}')
+  return table
+
+
+def per_task_table(per_task: Dict[Any, Dict[str, Any]], label: str) -> str:
+  """Per task id: episodes, the expert's and the learner's success, the learner's return."""
+  rows = [('task', 'episodes', 'expert success', f'{label} success', f'{label} return')]
+  for task, stats in sorted(per_task.items(), key=lambda item: int(item[0])):
+    rows.append((str(task), str(stats['num_episodes']), f'{stats["expert_success_rate"]:.3f}',
+                 f'{stats["success_rate"]:.3f}', f'{stats["mean_return"]:.2f}'))
+  return _text_table('per task:', rows)
 
 
 def dagger_rounds_table(results: Dict[str, Any]) -> str:

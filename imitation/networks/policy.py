@@ -1,27 +1,42 @@
 """The Policy: observation dict -> action distribution, assembled from config."""
 
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import flax.linen as nn
 import jax
 import ml_collections
 
 from imitation.errors import ConfigError
+from imitation.networks import conditioning
 from imitation.networks import encoders
 from imitation.networks import heads
 
 ENCODERS = ('mlp', 'cnn', 'vit')
 HEADS = ('deterministic', 'gaussian', 'mixture', 'categorical')
+TASK_FUSIONS = ('none',) + conditioning.FUSIONS
 
 
 class Policy(nn.Module):
-  """An encoder followed by a head; knows nothing about data or normalisation."""
+  """An encoder followed by a head; knows nothing about data or normalisation.
+
+  A task-conditioned policy also has a task embedding (of `observation['task_id']`) and a
+  trunk that fuses it with the encoder's features before the head; without them the
+  parameters are exactly an unconditioned policy's.
+  """
 
   encoder: nn.Module
   head: nn.Module
+  task_embedding: Optional[nn.Module] = None
+  trunk: Optional[nn.Module] = None
 
   def __call__(self, observation: Dict[str, jax.Array]) -> Any:
-    return self.head(self.encoder(observation))
+    features = self.encoder(observation)
+    if self.task_embedding is not None:
+      if 'task_id' not in observation:
+        raise ValueError(
+            f'a task-conditioned policy needs observation["task_id"]; got {sorted(observation)}')
+      features = self.trunk(features, self.task_embedding(observation['task_id']))
+    return self.head(features)
 
 
 def _encoder(config: ml_collections.ConfigDict) -> nn.Module:
@@ -65,6 +80,29 @@ def _head(config: ml_collections.ConfigDict, action_dim: int) -> nn.Module:
   raise ConfigError(f'unknown head {config.head!r}; available: {", ".join(HEADS)}')
 
 
+def _task_conditioning(config: ml_collections.ConfigDict) -> Dict[str, nn.Module]:
+  """The task embedding and trunk of `config.task` (none when fusion is 'none' or absent:
+  policies exported before task conditioning existed have no such section)."""
+  task = config.get('task')
+  if task is None or task.fusion == 'none':
+    return {}
+  if task.fusion not in TASK_FUSIONS:
+    raise ConfigError(f'unknown network.task.fusion {task.fusion!r}; available: '
+                      f'{", ".join(TASK_FUSIONS)}')
+  if task.combine not in conditioning.COMBINES:
+    raise ConfigError(f'unknown network.task.combine {task.combine!r}; available: '
+                      f'{", ".join(conditioning.COMBINES)}')
+  if not task.factor_sizes or min(task.factor_sizes) < 1:
+    raise ConfigError('network.task.factor_sizes must list the number of values of each '
+                      f'task factor (e.g. (3,) for 3 tasks), got {tuple(task.factor_sizes)}')
+  return {
+      'task_embedding': conditioning.TaskEmbedding(
+          tuple(task.factor_sizes), task.embedding_dim, task.combine),
+      'trunk': conditioning.ConditionedTrunk(tuple(task.hidden_sizes), task.fusion),
+  }
+
+
 def make_policy(config: ml_collections.ConfigDict, action_dim: int) -> Policy:
   """Builds the Policy that `config` (the `network` section) describes."""
-  return Policy(encoder=_encoder(config), head=_head(config, action_dim))
+  return Policy(encoder=_encoder(config), head=_head(config, action_dim),
+                **_task_conditioning(config))

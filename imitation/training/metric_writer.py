@@ -2,7 +2,7 @@
 
 import json
 import os
-from typing import Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
 import jax
 import numpy as np
@@ -21,6 +21,16 @@ def _drop_rows_after(path: str, step: int) -> None:
   if len(kept) < len(rows):
     with open(path, 'w') as f:
       f.writelines(kept)
+
+
+def _flatten(metrics: Mapping[str, Any], prefix: str) -> Dict[str, float]:
+  scalars = {}
+  for key, value in metrics.items():
+    if isinstance(value, Mapping):
+      scalars.update(_flatten(value, f'{prefix}{key}/'))
+    else:
+      scalars[f'{prefix}{key}'] = float(np.asarray(value))
+  return scalars
 
 
 class MetricWriter:
@@ -43,10 +53,11 @@ class MetricWriter:
           logdir=os.path.join(workdir, 'tensorboard'), purge_step=purge_step)
       self._jsonl = open(metrics_path, 'a')
 
-  def write(self, step: int, metrics: Mapping[str, float], prefix: str = '') -> None:
+  def write(self, step: int, metrics: Mapping[str, Any], prefix: str = '') -> None:
+    """Logs scalars; nested mappings (e.g. per-task metrics) become `a/b/c` names."""
     if not self._active:
       return
-    scalars = {f'{prefix}{k}': float(np.asarray(v)) for k, v in metrics.items()}
+    scalars = _flatten(metrics, prefix)
     for name, value in scalars.items():
       self._tensorboard.add_scalar(name, value, global_step=step)
     self._jsonl.write(json.dumps({'step': int(step), **scalars}) + '\n')
