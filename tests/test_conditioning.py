@@ -77,28 +77,3 @@ def test_unconditioned_policy_keeps_its_parameters_and_bad_settings_are_config_e
   with pytest.raises(ConfigError, match='fusion'):
     policy_lib.make_policy(network, 2)
 
-
-@pytest.mark.slow
-def test_multitask_run_reports_per_task_and_held_out_success(tmp_path):
-  """BC with task conditioning on reach_multi (tiny): results and metrics per task id, and
-  the held-out (task, sector) combination evaluated apart."""
-  import json  # pylint: disable=g-import-not-at-top
-  import os  # pylint: disable=g-import-not-at-top
-  from imitation.agents import bc  # pylint: disable=g-import-not-at-top
-  from imitation.evaluation import report  # pylint: disable=g-import-not-at-top
-  config = bc_config.get_config('reach_multi_task,debug')
-  config.lock()  # as the command line hands it over
-  results = bc.train(config, str(tmp_path))
-  per_task = results['per_task']
-  assert set(per_task) <= {0, 1, 2} and len(per_task) >= 2
-  assert sum(t['num_episodes'] for t in per_task.values()) == results['num_eval_episodes']
-  for stats in per_task.values():
-    assert stats['expert_success_rate'] == 1.0 and 0.0 <= stats['success_rate'] <= 1.0
-  held_out = results['held_out']
-  assert held_out['expert_success_rate'] == 1.0
-  assert set(held_out['per_task']) == {0}  # the only held-out pair is task 0 in sector 0
-  with open(os.path.join(str(tmp_path), 'metrics.jsonl')) as f:
-    names = set().union(*(json.loads(line) for line in f))
-  assert {f'eval/per_task/{t}/success_rate' for t in per_task} <= names
-  table = report.expert_vs_learner_table(results)
-  assert 'per task:' in table and 'held-out task combinations' in table

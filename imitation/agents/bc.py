@@ -5,7 +5,7 @@ which tells the run's story on the shared run frame (training/run.py).
 """
 
 import functools
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from absl import logging
 import chex
@@ -114,7 +114,9 @@ def make_learner(config: ml_collections.ConfigDict, action_size: int) -> Learner
 
 
 def train(
-    config: ml_collections.ConfigDict, workdir: str, *, stop_at_step: Optional[int] = None
+    config: ml_collections.ConfigDict, workdir: str, *, stop_at_step: Optional[int] = None,
+    make_learner: Callable[[ml_collections.ConfigDict, int], Learner] = make_learner,
+    algorithm: str = ALGORITHM,
 ) -> Dict[str, Any]:
   """Trains BC as `config` says, resuming from `workdir` if it holds a checkpoint.
 
@@ -125,6 +127,9 @@ def train(
     config: the full experiment config (see configs/bc.py).
     workdir: the run's directory.
     stop_at_step: stop once this step is reached, as a preempted job would (no results).
+    make_learner: the learner factory; agents that are BC with another loss (multitask)
+      pass theirs.
+    algorithm: the name results.json and the exported policy record.
 
   Returns:
     The results written to results.json (or {} when stopped early).
@@ -150,7 +155,7 @@ def train(
   held_out = evaluator_lib.held_out_comparison(
       config.env, learner.act, config.eval.num_episodes, state.policy_params, eval_key)
   return run.finish(
-      ALGORITHM, learner=learner, state=state, action_size=env.action_size, final_step=step,
+      algorithm, learner=learner, state=state, action_size=env.action_size, final_step=step,
       evaluation=evaluator.versus_expert(state.policy_params, eval_key, learner=final_eval),
       num_demos=data_info['num_demos'], num_transitions=data_info['num_transitions'],
       dataset=dataset_path, resumed_from_step=resumed_from_step,

@@ -36,6 +36,9 @@ class Learner:
     uncertainty: optional `uncertainty((params, normalization), observation_batch) ->
       [batch]`, for gates that hand control to the expert where the learner is unsure.
     exportable: whether `export_policy` can save the params as one policy network.
+    after_eval: optional `after_eval(train_state, evaluation) -> (train_state, metrics)`,
+      run by the host loop after each evaluation: a learner that adapts to how it is doing
+      (success-rate loss weights) changes its state there and returns what to log.
   """
 
   policy: Policy
@@ -45,6 +48,7 @@ class Learner:
   act: ActFn
   uncertainty: Optional[UncertaintyFn] = None
   exportable: bool = True
+  after_eval: Optional[Callable[[Any, Dict[str, Any]], Tuple[Any, Dict[str, Any]]]] = None
 
 
 def gradient_step(

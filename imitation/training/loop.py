@@ -39,6 +39,7 @@ def fit(
     checkpointer: checkpoint_lib.Checkpointer,
     writer: metric_writer.MetricWriter,
     evaluate: Optional[Callable[[Any], Dict[str, float]]] = None,
+    after_eval: Optional[Callable[[Any, Dict[str, Any]], Tuple[Any, Dict[str, Any]]]] = None,
     progress_bar: bool = True,
     stop_at_step: Optional[int] = None,
 ) -> Tuple[Any, Optional[Dict[str, float]]]:
@@ -53,6 +54,8 @@ def fit(
     checkpointer: saves the state every `checkpoint_every` steps and at the end.
     writer: receives train metrics every chunk and eval metrics every `eval_every`.
     evaluate: closed-loop evaluation of a state, called every `eval_every` steps.
+    after_eval: `after_eval(state, evaluation) -> (state, metrics)` after each evaluation
+      (before the checkpoint of that step, which so holds its changes); metrics are logged.
     progress_bar: show a tqdm bar.
     stop_at_step: stop early once this step is reached, as a preempted job would.
 
@@ -84,6 +87,9 @@ def fit(
     if evaluate is not None and (step % config.eval_every == 0 or step == config.num_steps):
       eval_metrics = evaluate(state)
       writer.write(step, eval_metrics, prefix='eval/')
+      if after_eval is not None:
+        state, adapted = after_eval(state, eval_metrics)
+        writer.write(step, adapted, prefix='eval/')
       postfix['success'] = f'{eval_metrics["success_rate"]:.3f}'
       if step == config.num_steps:
         final_eval = eval_metrics

@@ -151,7 +151,8 @@ class Run:
       state, final_eval = loop.fit(
           state, dataset, learner.update, config=self.config.train, mesh=self.mesh,
           checkpointer=checkpointer, writer=self.writer(directory, resume_step=resumed_from_step),
-          evaluate=evaluate, progress_bar=self.config.progress_bar, stop_at_step=stop_at_step,
+          evaluate=evaluate, after_eval=learner.after_eval if evaluate else None,
+          progress_bar=self.config.progress_bar, stop_at_step=stop_at_step,
       )
     finally:
       checkpointer.close()

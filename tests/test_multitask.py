@@ -1,0 +1,125 @@
+"""Multi-task BC: per-task loss weights in the compiled step, and the success-rate rule."""
+
+import chex
+import jax
+from jax import numpy as jp
+import numpy as np
+import pytest
+
+from configs import multitask as multitask_config
+from imitation.agents import multitask
+from imitation.data import normalization as normalization_lib
+from imitation.errors import ConfigError
+
+
+def test_success_rate_rule_moves_weight_toward_the_failing_task():
+  weights = multitask.success_rate_weights(np.array([0.95, 0.9, 0.3]), gamma=2.0, eps=0.05,
+                                           uniform_mix=0.5)
+  assert weights.mean() == pytest.approx(1.0)
+  assert weights[2] > weights[1] > weights[0]
+  assert weights.min() >= 0.5 - 1e-6  # the uniform share keeps every task trained
+  equal = multitask.success_rate_weights(np.full(3, 0.7), gamma=2.0, eps=0.05, uniform_mix=0.5)
+  np.testing.assert_allclose(equal, np.ones(3), rtol=1e-6)
+
+
+def _config(rule='uniform'):
+  config = multitask_config.get_config('reach_multi,debug')
+  config.multitask.loss_weights = rule
+  return config
+
+
+def _setup(config):
+  learner = multitask.make_learner(config, action_size=2)
+  rng = np.random.default_rng(0)
+  observation = {'state': rng.normal(size=(64, 14)).astype(np.float32),
+                 'task_id': rng.integers(0, 3, size=64).astype(np.int32)}
+  batch = {'observation': observation, 'action': rng.normal(size=(64, 2)).astype(np.float32)}
+  normalization = normalization_lib.compute(batch, min_std=1e-3)
+  state = learner.init(jax.random.PRNGKey(0), example_observation=jax.tree.map(
+      lambda x: x[:1], observation), normalization=normalization)
+  return learner, state, batch
+
+
+def test_changing_the_weights_does_not_recompile_and_changes_the_step():
+  learner, state, batch = _setup(_config())
+  update = jax.jit(chex.assert_max_traces(learner.update, n=1))
+  uniform_state, uniform = update(state, batch, jax.random.PRNGKey(1))
+  reweighted = state.replace(task_weights=jp.array([0.0, 0.0, 3.0]))
+  reweighted_state, weighted = update(reweighted, batch, jax.random.PRNGKey(1))  # no retrace
+  # Uniform weights are plain BC; after reweighting only task 2's examples count, thrice.
+  assert float(uniform['loss']) == pytest.approx(float(uniform['nll']), rel=1e-6)
+  observation = normalization_lib.normalize_observation(state.normalization, batch['observation'])
+  target = normalization_lib.normalize_action(state.normalization, batch['action'])
+  nll = -learner.policy.apply(state.params, observation).log_prob(target)
+  task2 = batch['observation']['task_id'] == 2
+  assert task2.any() and not task2.all()
+  assert float(weighted['loss']) == pytest.approx(float(jp.mean(3.0 * task2 * nll)), rel=1e-5)
+  assert not np.allclose(jax.tree.leaves(uniform_state.params)[0],
+                         jax.tree.leaves(reweighted_state.params)[0])
+
+
+def test_after_eval_sets_weights_from_per_task_success():
+  config = _config('success_rate')
+  learner, state, _ = _setup(config)
+  assert learner.after_eval is not None
+  evaluation = {'per_task': {0: {'success_rate': 1.0}, 1: {'success_rate': 0.9},
+                             2: {'success_rate': 0.2}}}
+  state, logged = learner.after_eval(state, evaluation)
+  weights = np.asarray(state.task_weights)
+  assert weights[2] > weights[1] > weights[0] and weights.mean() == pytest.approx(1.0)
+  assert logged['task_weight']['2'] == pytest.approx(weights[2])
+  # Smoothed: a second evaluation moves task 2's success halfway (smoothing 0.5).
+  state, _ = learner.after_eval(state, {'per_task': {2: {'success_rate': 0.6}}})
+  assert float(state.task_success[2]) == pytest.approx(0.4)
+  assert multitask.make_learner(_config('uniform'), 2).after_eval is None
+
+
+def test_bad_multitask_settings_are_config_errors():
+  config = _config('fixed')
+  config.multitask.fixed_weights = (1.0, 2.0)
+  with pytest.raises(ConfigError, match='fixed_weights'):
+    multitask.make_learner(config, 2)
+  config = _config('focal')
+  with pytest.raises(ConfigError, match='loss_weights'):
+    multitask.make_learner(config, 2)
+  config = _config()
+  config.network.task.fusion = 'none'
+  with pytest.raises(ConfigError, match='task-conditioned'):
+    multitask.make_learner(config, 2)
+
+
+@pytest.mark.slow
+def test_multitask_run_reports_per_task_held_out_and_checkpoints_its_weights(tmp_path):
+  """Multi-task BC on reach_multi (tiny), success-rate weights: results and metrics per task
+  id, the held-out (task, sector) pair evaluated apart, weights logged and checkpointed."""
+  import json  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  from imitation.evaluation import report  # pylint: disable=g-import-not-at-top
+  from imitation.training import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
+  config = _config('success_rate')
+  config.lock()  # as the command line hands it over
+  workdir = str(tmp_path)
+  results = multitask.train(config, workdir)
+  assert results['algorithm'] == 'multitask_bc'
+  per_task = results['per_task']
+  assert set(per_task) <= {0, 1, 2} and len(per_task) >= 2
+  assert sum(t['num_episodes'] for t in per_task.values()) == results['num_eval_episodes']
+  for stats in per_task.values():
+    assert stats['expert_success_rate'] == 1.0 and 0.0 <= stats['success_rate'] <= 1.0
+  held_out = results['held_out']
+  assert held_out['expert_success_rate'] == 1.0
+  assert set(held_out['per_task']) == {0}  # the only held-out pair is task 0 in sector 0
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    rows = [json.loads(line) for line in f]
+  names = set().union(*rows)
+  assert {f'eval/per_task/{t}/success_rate' for t in per_task} <= names
+  last_weights = [row for row in rows if 'eval/task_weight/0' in row][-1]
+  assert last_weights['step'] == config.train.num_steps
+  learner, template, _ = _setup(config)
+  checkpointer = checkpoint_lib.Checkpointer(os.path.join(workdir, 'checkpoints'))
+  restored = checkpointer.restore(template)
+  checkpointer.close()
+  np.testing.assert_allclose(restored.task_weights,
+                             [last_weights[f'eval/task_weight/{t}'] for t in range(3)], rtol=1e-6)
+  table = report.expert_vs_learner_table(results)
+  assert 'per task:' in table and 'held-out task combinations' in table
