@@ -61,13 +61,24 @@ def loss(
   Written against the distribution interface only: with the deterministic head this is
   half the summed squared error, with probabilistic heads it is their NLL.
   """
+  nll, mse = negative_log_likelihood(params, policy, normalization, batch)
+  nll = jp.mean(nll)
+  return nll, {'loss': nll, 'action_mse': mse}
+
+
+def negative_log_likelihood(
+    params: Any,
+    policy: policy_lib.Policy,
+    normalization: normalization_lib.Normalization,
+    batch: Dict[str, Any],
+) -> Tuple[jax.Array, jax.Array]:
+  """[batch] NLL of each (normalised) target action, and the mode's mean squared error."""
   observation = normalization_lib.normalize_observation(normalization, batch['observation'])
   target = normalization_lib.normalize_action(normalization, batch['action'])
   distribution = policy.apply(params, observation)
   chex.assert_equal_shape([distribution.mode(), target])
-  nll = -jp.mean(distribution.log_prob(target))
-  mse = jp.mean(jp.square(distribution.mode() - target))
-  return nll, {'loss': nll, 'action_mse': mse}
+  nll = -distribution.log_prob(target)
+  return nll, jp.mean(jp.square(distribution.mode() - target))
 
 
 def augment(batch: Dict[str, Any], rng: jax.Array, random_shift_pad: int) -> Dict[str, Any]:

@@ -21,7 +21,6 @@ import dataclasses
 import functools
 from typing import Any, Dict, Optional, Tuple
 
-import chex
 import flax
 import jax
 from jax import numpy as jp
@@ -84,13 +83,8 @@ def weighted_loss(
     batch: Dict[str, Any],
 ) -> Tuple[jax.Array, Dict[str, jax.Array]]:
   """BC's negative log-likelihood with each example weighted by `batch['weight']`."""
-  observation = normalization_lib.normalize_observation(normalization, batch['observation'])
-  target = normalization_lib.normalize_action(normalization, batch['action'])
-  distribution = policy.apply(params, observation)
-  chex.assert_equal_shape([distribution.mode(), target])
-  nll = -distribution.log_prob(target)
+  nll, mse = bc.negative_log_likelihood(params, policy, normalization, batch)
   loss = jp.mean(batch['weight'] * nll)
-  mse = jp.mean(jp.square(distribution.mode() - target))
   return loss, {'loss': loss, 'nll': jp.mean(nll), 'action_mse': mse}
 
 
