@@ -128,6 +128,10 @@ def get_config(arg: str = 'reach') -> ml_collections.ConfigDict:
   config.data.max_episodes = 0  # 0 keeps all
   config.data.only_successful = False
   config.data.min_return = float('-inf')
+  # How often each task id is sampled (multi-task data): size (as in the data) | uniform
+  # (every task alike) | explicit (task_shares, one per task id).
+  config.data.task_mixture = 'size'
+  config.data.task_shares = ()
 
   config.normalization = ml_collections.ConfigDict()
   config.normalization.observations = True

@@ -214,3 +214,27 @@ def test_device_dataset_samples_rows_together():
   assert len(np.unique(batch['action'])) > 5
   with pytest.raises(ValueError, match='disagree'):
     DeviceDataset.from_numpy({'a': np.zeros(3), 'b': np.zeros(4)})
+
+
+def test_task_mixture_sets_each_task_share_of_the_batches():
+  from imitation.data import mixtures  # pylint: disable=g-import-not-at-top
+  from imitation.errors import ConfigError  # pylint: disable=g-import-not-at-top
+  task_ids = np.array([0] * 900 + [1] * 100, np.int32)
+  data = {'task_id': task_ids}
+  assert mixtures.row_weights(task_ids, 'size') is None
+  uniform = DeviceDataset.from_numpy(data)  # 'size': plain uniform rows, as before
+  np.testing.assert_array_equal(
+      uniform.sample(jax.random.PRNGKey(0), 8)['task_id'],
+      task_ids[jax.random.randint(jax.random.PRNGKey(0), (8,), 0, 1000)])
+  for mixture, shares, expected in (('uniform', (), 0.5), ('explicit', (1.0, 3.0), 0.75)):
+    weights = mixtures.row_weights(task_ids, mixture, shares)
+    assert mixtures.task_shares(task_ids, weights)[1] == pytest.approx(expected)
+    dataset = DeviceDataset.from_numpy(data, row_weights=weights)
+    sampled = jax.jit(dataset.sample, static_argnums=1)(jax.random.PRNGKey(1), 20_000)
+    assert float(np.mean(sampled['task_id'] == 1)) == pytest.approx(expected, abs=0.015)
+  with pytest.raises(ConfigError, match='task_shares'):
+    mixtures.row_weights(task_ids, 'explicit', (1.0,))
+  with pytest.raises(ConfigError, match='without data'):
+    mixtures.row_weights(task_ids, 'explicit', (1.0, 1.0, 1.0))
+  with pytest.raises(ConfigError, match='task_mixture'):
+    mixtures.row_weights(task_ids, 'balanced')

@@ -97,6 +97,7 @@ def test_multitask_run_reports_per_task_held_out_and_checkpoints_its_weights(tmp
   from imitation.evaluation import report  # pylint: disable=g-import-not-at-top
   from imitation.training import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
   config = _config('success_rate')
+  config.data.task_mixture = 'uniform'  # every task alike in the batches
   config.lock()  # as the command line hands it over
   workdir = str(tmp_path)
   results = multitask.train(config, workdir)

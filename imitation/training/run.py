@@ -19,6 +19,7 @@ import jax
 import ml_collections
 
 from imitation import streams
+from imitation.data import mixtures
 from imitation.data import normalization as normalization_lib
 from imitation.data.device_dataset import DeviceDataset
 from imitation.training import checkpoint as checkpoint_lib
@@ -89,9 +90,16 @@ class Run:
     return os.path.join(self.workdir, *parts)
 
   def device_dataset(self, transitions: Mapping[str, Any]) -> DeviceDataset:
-    """The training pairs (observation, action), moved to the devices once."""
+    """The training pairs (observation, action), moved to the devices once, sampled with
+    the config's task mixture (`data.task_mixture`, see `data.mixtures`)."""
     data = {'observation': transitions['observation'], 'action': transitions['action']}
-    return DeviceDataset.from_numpy(data, self.replicated)
+    section = self.config.data
+    weights = mixtures.row_weights(transitions['task_id'], section.get('task_mixture', 'size'),
+                                   section.get('task_shares', ()))
+    if weights is not None:
+      logging.info('task mixture %s: sampled shares %s', section.task_mixture,
+                   mixtures.task_shares(transitions['task_id'], weights))
+    return DeviceDataset.from_numpy(data, self.replicated, row_weights=weights)
 
   def normalization(self, transitions: Mapping[str, Any]) -> normalization_lib.Normalization:
     """Statistics of `transitions` as the config's `normalization` section asks."""
