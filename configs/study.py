@@ -7,7 +7,8 @@
 The config is the DAgger config of the task (configs/dagger.py) plus a `study` section. Every
 run of the study is built from it: DAgger runs as they are (one per variant and seed), BC
 baselines with `study.bc_train` in place of `train`'s step counts, `study.bc_demos`
-demonstrations and `study.bc_action_key` as the target. So any `--config.*` override (network, optimizer, env, eval) reaches both.
+demonstrations and `study.bc_action_key` as the target. So any `--config.*` override
+(network, optimizer, env, eval) reaches both.
 Args after the colon: the task, then optional `debug` (one seed, tiny runs).
 """
 

@@ -143,6 +143,7 @@ class _Setup:
   """What every round of a run shares."""
 
   env: Any
+  observation_spec: Dict[str, Any]  # of one observation, as the dataset stores it
   learner: Learner
   dataset_path: str  # the aggregated RLDS dataset: demos (round 0), then each round's labels
   num_demos: int
@@ -221,6 +222,7 @@ def _set_up(config: ml_collections.ConfigDict, run: run_lib.Run) -> _Setup:
   """The environment, learner, aggregated dataset (started with the demos), normalisation
   and the compiled rollout and evaluator, as every round uses them."""
   env = envs.make_from_config(config.env)
+  observation_spec = envs.observation_spec(env)
   learner = make_learner(config, env.action_size)
   dataset_path = run.path(DATASET_DIR)
   if not rlds.dataset_exists(dataset_path):
@@ -228,7 +230,7 @@ def _set_up(config: ml_collections.ConfigDict, run: run_lib.Run) -> _Setup:
     demos, metadata, _ = demonstrations.load_episodes(config, demos_path)
     for episode in demos:
       episode['episode_metadata']['round'] = np.int32(0)
-    rlds.write_episodes(dataset_path, demos, observation_spec=envs.observation_spec(env),
+    rlds.write_episodes(dataset_path, demos, observation_spec=observation_spec,
                         action_dim=env.action_size, metadata=metadata)
   # Normalisation comes from the demonstrations and stays fixed over rounds, so a
   # warm-started policy sees its inputs on the same scale in every round.
@@ -238,7 +240,8 @@ def _set_up(config: ml_collections.ConfigDict, run: run_lib.Run) -> _Setup:
       env, config.env.horizon, learner.act, uncertainty_fn=learner.uncertainty,
       gate=make_gate(config.dagger)))
   return _Setup(
-      env=env, learner=learner, dataset_path=dataset_path, num_demos=len(demo_episodes),
+      env=env, observation_spec=observation_spec, learner=learner, dataset_path=dataset_path,
+      num_demos=len(demo_episodes),
       num_demo_steps=int(demos['action'].shape[0]),
       example_observations=demos['observation'], normalization=run.normalization(demos),
       collect=collect,
@@ -265,7 +268,7 @@ def _collect_round(config, run, setup: _Setup, round_index: int, params) -> Dict
   )
   if new_episodes:
     rlds.write_episodes(setup.dataset_path, new_episodes,
-                        observation_spec=envs.observation_spec(setup.env),
+                        observation_spec=setup.observation_spec,
                         action_dim=setup.env.action_size, append=True)
   rollout_success = rollout_lib.episode_statistics(trajectory)['success']
   return {'beta': round_beta, **round_budget(trajectory, variant),

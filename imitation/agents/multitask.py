@@ -116,9 +116,9 @@ def make_after_eval(config: ml_collections.ConfigDict):
   def after_eval(state: MultiTaskState, evaluation: Dict[str, Any]):
     smoothed = np.array(jax.device_get(state.task_success), np.float64)
     for task, stats in evaluation.get('per_task', {}).items():
-      new = stats['success_rate']
-      old = smoothed[int(task)]
-      smoothed[int(task)] = new if old < 0 else section.smoothing * old + (1 - section.smoothing) * new
+      new, old = stats['success_rate'], smoothed[int(task)]
+      a = section.smoothing
+      smoothed[int(task)] = new if old < 0 else a * old + (1 - a) * new
     weights = np.ones_like(smoothed, np.float32)
     seen = smoothed >= 0
     if seen.any():
