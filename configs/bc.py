@@ -13,7 +13,7 @@ import ml_collections
 from configs import common
 
 
-def _image_policy(config: ml_collections.ConfigDict) -> None:
+def image_policy(config: ml_collections.ConfigDict) -> None:
   """BC from the image alone, sized for a CPU: 32x32 pixels, a 16-channel CNN, keypoints.
 
   Spatial-softmax pooling keeps where the arm, puck and goal are, which global average
@@ -45,7 +45,7 @@ def _push_image(config: ml_collections.ConfigDict) -> None:
   The expert's action switches (go round the puck on the side it is on, or push once lined
   up), and near a switch an MSE head averages the two; a mixture head picks one.
   """
-  _image_policy(config)
+  image_policy(config)
   config.network.head = 'mixture'
   config.collect.num_episodes = 4096
   config.train.num_steps = 40_000
@@ -57,7 +57,7 @@ def _reach_image(config: ml_collections.ConfigDict) -> None:
   The arm is one pixel wide at 32x32, so stride 1 keeps it in the keypoint map and a learned
   softmax temperature sharpens it; batch 256 (README, "BC from images alone").
   """
-  _image_policy(config)
+  image_policy(config)
   config.env.frame_stack = 3
   config.network.cnn.strides = (1, 1, 1)
   config.network.cnn.learn_temperature = True
@@ -122,10 +122,12 @@ def get_config(arg: str = 'reach') -> ml_collections.ConfigDict:
   config.collect = common.collect_config(args['task'], seed=config.get_ref('seed'))
 
   config.data = ml_collections.ConfigDict()
-  config.data.path = ''  # an RLDS dataset directory; '' collects into WORKDIR/demos
+  # An RLDS dataset directory, or several comma-separated (a mixture, e.g. one per task);
+  # '' collects into WORKDIR/demos.
+  config.data.path = ''
   config.data.split = 'train'
   config.data.action_key = 'action'  # or 'expert_action' (the expert's labels)
-  config.data.max_episodes = 0  # 0 keeps all
+  config.data.max_episodes = 0  # per dataset; 0 keeps all
   config.data.only_successful = False
   config.data.min_return = float('-inf')
   # How often each task id is sampled (multi-task data): size (as in the data) | uniform
@@ -162,10 +164,11 @@ def get_config(arg: str = 'reach') -> ml_collections.ConfigDict:
   config.network.bin_low = -3.0
   config.network.bin_high = 3.0
   # Task conditioning on obs['task_id'] (multi-task environments): fusion none | concat |
-  # film. The embedding sums (or concatenates) one vector per factor value; factor_sizes
-  # lists each factor's number of values (their product is the number of task ids).
+  # film. The embedding sums, concatenates or multiplies one vector per factor value;
+  # factor_sizes lists each factor's number of values (their product: the number of task ids).
+  # per_task_heads: one action head per task id (tasks whose actions mean different things).
   config.network.task = dict(fusion='none', embedding_dim=8, factor_sizes=(), combine='sum',
-                             hidden_sizes=(128, 64))
+                             hidden_sizes=(128, 64), per_task_heads=False)
 
   # Image augmentation inside the compiled step (only when observations have an image).
   config.augment = ml_collections.ConfigDict()

@@ -44,8 +44,34 @@ TASKS = {
         num_demos=256,
         # Evaluation on the held-out pairs: the env kwargs that produce only them.
         held_out_kwargs=dict(mode='held_out'),
+        task_factors=(3,),
+    ),
+    'tabletop': dict(
+        # Grasp, push and insert (imitation/envs/tabletop.py). Held out of training: push
+        # red -> pad 0, push blue -> pad 2, insert green -> pad 1, insert red -> pad 2
+        # ((task, colour, pad) indices); every factor value is still seen in training.
+        kwargs=dict(tasks=('grasp', 'push', 'insert'),
+                    held_out=((1, 0, 0), (1, 2, 2), (2, 1, 1), (2, 0, 2)), mode='train',
+                    image_size=0),
+        horizon=1,
+        num_demos=4096,
+        held_out_kwargs=dict(mode='held_out'),
+        task_factors=(3, 3, 3),  # task x colour x pad
     ),
 }
+
+# The heterogeneous suite: the single tasks above in one policy, observations and actions
+# padded (imitation/envs/suite.py); each member with its own settings and horizon, without
+# actuator noise. Members are drawn alike, so 1,024 demos are about 256 episodes of each.
+SUITE_TASKS = ('reach', 'push', 'drive', 'grasp')
+TASKS['suite'] = dict(
+    kwargs=dict(tasks=SUITE_TASKS,
+                member_kwargs={t: dict(TASKS[t]['kwargs']) for t in SUITE_TASKS},
+                horizons={t: TASKS[t]['horizon'] for t in SUITE_TASKS}),
+    horizon=max(TASKS[t]['horizon'] for t in SUITE_TASKS),
+    num_demos=1024,
+    task_factors=(len(SUITE_TASKS),),
+)
 
 
 def parse_arg(arg: str, **defaults):
@@ -62,6 +88,14 @@ def parse_arg(arg: str, **defaults):
   if parsed.get('task') not in TASKS:
     raise ValueError(f'unknown task {parsed.get("task")!r}; known: {sorted(TASKS)}')
   return parsed
+
+
+def task_factors(task: str) -> tuple:
+  """The sizes of a multi-task suite's task factors (their product: the number of task ids)."""
+  if 'task_factors' not in TASKS[task]:
+    raise ValueError(f'{task!r} is not a multi-task environment; multi-task ones: '
+                     f'{sorted(t for t in TASKS if "task_factors" in TASKS[t])}')
+  return tuple(TASKS[task]['task_factors'])
 
 
 def env_config(task: str) -> ml_collections.ConfigDict:

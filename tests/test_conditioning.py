@@ -19,7 +19,7 @@ def test_task_ids_unravel_into_factors_row_major():
                                 np.stack(np.unravel_index(ids, sizes), axis=-1))
 
 
-@pytest.mark.parametrize('combine', ['sum', 'concat'])
+@pytest.mark.parametrize('combine', ['sum', 'concat', 'product'])
 def test_embedding_of_a_combination_is_built_from_its_factors(combine):
   module = conditioning.TaskEmbedding((3, 2), embedding_dim=8, combine=combine)
   params = module.init(jax.random.PRNGKey(0), jp.zeros((1,), jp.int32))
@@ -27,8 +27,8 @@ def test_embedding_of_a_combination_is_built_from_its_factors(combine):
   task_id = 2 * 2 + 1  # factors (2, 1): a combination no other id shares
   embedding = module.apply(params, jp.array([task_id]))[0]
   chex.assert_shape(embedding, (8,))
-  expected = (tables[0][2] + tables[1][1] if combine == 'sum'
-              else jp.concatenate([tables[0][2], tables[1][1]]))
+  expected = {'sum': tables[0][2] + tables[1][1], 'product': tables[0][2] * tables[1][1],
+              'concat': jp.concatenate([tables[0][2], tables[1][1]])}[combine]
   np.testing.assert_allclose(embedding, expected, rtol=1e-6)
 
 

@@ -228,7 +228,7 @@ def test_task_mixture_sets_each_task_share_of_the_batches():
       task_ids[jax.random.randint(jax.random.PRNGKey(0), (8,), 0, 1000)])
   for mixture, shares, expected in (('uniform', (), 0.5), ('explicit', (1.0, 3.0), 0.75)):
     weights = mixtures.row_weights(task_ids, mixture, shares)
-    assert mixtures.task_shares(task_ids, weights)[1] == pytest.approx(expected)
+    assert mixtures.task_shares(task_ids, weights)['1'] == pytest.approx(expected)
     dataset = DeviceDataset.from_numpy(data, row_weights=weights)
     sampled = jax.jit(dataset.sample, static_argnums=1)(jax.random.PRNGKey(1), 20_000)
     assert float(np.mean(sampled['task_id'] == 1)) == pytest.approx(expected, abs=0.015)
@@ -238,3 +238,42 @@ def test_task_mixture_sets_each_task_share_of_the_batches():
     mixtures.row_weights(task_ids, 'explicit', (1.0, 1.0, 1.0))
   with pytest.raises(ConfigError, match='task_mixture'):
     mixtures.row_weights(task_ids, 'balanced')
+
+
+def test_several_datasets_load_as_one_mixture_of_tasks(tmp_path):
+  """`data.path` lists one dataset per task: their episodes are concatenated in order, each
+  keeps its task ids, `max_episodes` applies to each, and the task mixture samples across."""
+  from configs import multitask as multitask_config  # pylint: disable=g-import-not-at-top
+  from imitation.data import collect  # pylint: disable=g-import-not-at-top
+  from imitation.data import demonstrations  # pylint: disable=g-import-not-at-top
+  from imitation.data import mixtures  # pylint: disable=g-import-not-at-top
+  config = multitask_config.get_config('tabletop,debug')
+  paths = []
+  for task, count in (('grasp', 12), ('insert', 4)):
+    env_config = config.env.copy_and_resolve_references()
+    env_config.kwargs.tasks = (task,)
+    collect_config = config.collect.copy_and_resolve_references()
+    collect_config.num_episodes = count
+    paths.append(str(tmp_path / task))
+    collect.collect_demonstrations(env_config, collect_config, paths[-1])
+  config.data.path = ' , '.join(paths)
+  path = demonstrations.resolve_dataset(config, str(tmp_path))
+  assert path == ','.join(paths)
+  env = envs.make_from_config(config.env)
+  transitions, info = demonstrations.load_transitions(config, path, env)
+  assert info['num_demos'] == 16 and info['num_available_episodes'] == 16
+  names = np.asarray(envs.task_names(env))[transitions['task_id']]
+  assert list(names) == ['grasp'] * 12 + ['insert'] * 4
+  shares = mixtures.task_shares(transitions['task_id'], mixtures.row_weights(
+      transitions['task_id'], 'uniform', names=envs.task_names(env)), envs.task_names(env))
+  assert shares == pytest.approx({'grasp': 0.5, 'insert': 0.5})
+  explicit = mixtures.row_weights(transitions['task_id'], 'explicit', (1.0, 0.0, 3.0),
+                                  names=envs.task_names(env))
+  assert mixtures.task_shares(transitions['task_id'], explicit, envs.task_names(env)) == \
+      pytest.approx({'grasp': 0.25, 'insert': 0.75})
+  config.data.max_episodes = 3  # per dataset
+  _, info = demonstrations.load_transitions(config, path, env)
+  assert info['num_demos'] == 6
+  config.data.path = paths[0] + ',' + str(tmp_path / 'missing')
+  with pytest.raises(DatasetError):
+    demonstrations.load_transitions(config, demonstrations.resolve_dataset(config, ''), env)

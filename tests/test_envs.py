@@ -8,12 +8,16 @@ import pytest
 
 from configs import common
 from imitation import envs
+from imitation.envs import tabletop
 from imitation.evaluation.evaluator import Evaluator
 
-TASKS = sorted(common.TASKS)
+# The suite's members are the tasks here; tests/test_suite.py covers the suite itself.
+TASKS = sorted(t for t in common.TASKS if t != 'suite')
 STATE_SIZES = {
     'reach': 10, 'drive': 10, 'push': 14, 'grasp': 9, 'grasp_multimodal': 9, 'reach_multi': 14,
+    'tabletop': 24,
 }
+MULTI_TASK = ('reach_multi', 'tabletop')
 
 
 @pytest.fixture(scope='module', params=TASKS)
@@ -30,7 +34,7 @@ def test_registry_knows_every_configured_task_and_rejects_unknown():
 def test_observation_is_a_float32_state_dict(task):
   name, env = task
   spec = envs.observation_spec(env)
-  assert set(spec) == ({'state', 'task_id'} if name == 'reach_multi' else {'state'})
+  assert set(spec) == ({'state', 'task_id'} if name in MULTI_TASK else {'state'})
   if 'task_id' in spec:
     assert spec['task_id'].shape == () and spec['task_id'].dtype == jp.int32
   assert spec['state'].shape == (STATE_SIZES[name],)
@@ -196,3 +200,74 @@ def test_reach_multi_success_is_measured_to_the_chosen_target():
   np.testing.assert_allclose(targets.reshape(-1), state.obs['state'][8:], rtol=1e-6)
   assert float(state.metrics['distance']) == pytest.approx(
       np.linalg.norm(targets[chosen] - fingertip), rel=1e-5)
+
+
+@pytest.mark.parametrize('name', tabletop.TASKS)
+def test_tabletop_expert_succeeds_on_every_task(name):
+  """>= 95% on each task of the family alone (1,000 episodes each): the `tasks` subset draws
+  only that task's combinations, with the family's task ids."""
+  env = envs.make('tabletop', tasks=(name,))
+  metrics = Evaluator(env, act_fn=None, num_episodes=1000, horizon=1)(None, jax.random.PRNGKey(0))
+  assert set(metrics['per_task']) == {name}
+  assert metrics['success_rate'] >= 0.95, metrics
+
+
+def test_tabletop_holds_out_combinations_and_names_its_tasks():
+  held_out = ((1, 0, 0), (2, 1, 1))
+  keys = jax.random.split(jax.random.PRNGKey(0), 2000)
+
+  def ids(**kwargs):
+    env = envs.make('tabletop', held_out=held_out, **kwargs)
+    return set(np.asarray(jax.jit(jax.vmap(env.reset))(keys).obs['task_id']).tolist())
+
+  reserved = {tabletop.task_id(*c) for c in held_out}
+  assert ids(mode='held_out') == reserved
+  assert ids(mode='train') == set(range(27)) - reserved
+  assert ids(mode='train', tasks=('push',)) == set(range(9, 18)) - reserved
+  assert envs.task_names(envs.make('tabletop'))[tabletop.task_id(2, 0, 1)] == 'insert'
+  assert envs.task_names(envs.make('reach')) is None
+  with pytest.raises(ValueError, match='subset'):
+    envs.make('tabletop', tasks=('stack',))
+  with pytest.raises(ValueError, match='index triple'):
+    envs.make('tabletop', held_out=((3, 0, 0),))
+  with pytest.raises(ValueError, match='leaves no task combination'):
+    envs.make('tabletop', tasks=('grasp',), held_out=held_out, mode='held_out')
+
+
+def _tabletop_scene(task_id, seed=3):
+  env = envs.make('tabletop')
+  state = jax.jit(env.reset)(jax.random.PRNGKey(seed))
+  scene = state.pipeline_state.replace(task_id=jp.int32(task_id))
+  return env, state.replace(pipeline_state=scene)
+
+
+def test_tabletop_task_id_decides_what_the_expert_does_in_one_scene():
+  actions = {}
+  for task, color, pad in [(0, 0, 0), (0, 1, 0), (1, 0, 0), (1, 0, 1), (2, 0, 0), (2, 0, 1)]:
+    env, state = _tabletop_scene(tabletop.task_id(task, color, pad))
+    actions[task, color, pad] = np.asarray(envs.expert_fn(env)(state, None))
+    assert float(env.step(state, actions[task, color, pad]).metrics['success']) == 1.0
+  keys = list(actions)
+  for i, first in enumerate(keys):  # every (task, colour, pad) here asks for its own action
+    for second in keys[i + 1:]:
+      assert not np.allclose(actions[first], actions[second]), (first, second)
+  scene = state.pipeline_state
+  # grasp and insert aim at the bar and at the slot themselves; grasp ignores the pad.
+  np.testing.assert_allclose(actions[0, 0, 0][:2] * 0.2, scene.bars[0, :2], rtol=1e-5)
+  np.testing.assert_allclose(actions[2, 0, 1][:2] * 0.2, scene.pads[1, :2], rtol=1e-5)
+
+
+@pytest.mark.parametrize('task,index,offset', [
+    (0, 0, 0.075),  # grasp 1.5 cm off the bar's centre (tolerance 1.2 cm; x unit 20 cm)
+    (0, 2, 0.15),  # grasp turned 0.24 rad (tolerance 0.2)
+    (2, 2, 0.08),  # insert turned 0.13 rad (tolerance 0.1): the angle matters most here
+    (2, 3, 0.5),  # insert with the gripper opened 2 cm too wide
+    (1, 3, 0.2),  # push 5 cm too far
+    (1, 1, 0.1),  # pusher 2 cm aside: over 1 cm off the bar's centre line at any angle
+])
+def test_tabletop_success_rules_reject_a_perturbed_expert_action(task, index, offset):
+  env, state = _tabletop_scene(tabletop.task_id(task, 1, 2))
+  action = envs.expert_fn(env)(state, None)
+  assert float(env.step(state, action).metrics['success']) == 1.0
+  bad = action.at[index].add(offset)
+  assert float(env.step(state, bad).metrics['success']) == 0.0

@@ -41,7 +41,8 @@ def test_primitives_cover_what_they_should():
   assert 25 <= green.sum() <= 40, green.sum()
 
 
-@pytest.mark.parametrize('task', sorted(common.TASKS))
+# The suite pads state vectors only (its members render on their own).
+@pytest.mark.parametrize('task', sorted(t for t in common.TASKS if t != 'suite'))
 def test_image_observations_are_uint8_and_vmappable(task):
   env = envs.make(task, image_size=48)
   spec = envs.observation_spec(env)

@@ -72,13 +72,25 @@ def negative_log_likelihood(
     normalization: normalization_lib.Normalization,
     batch: Dict[str, Any],
 ) -> Tuple[jax.Array, jax.Array]:
-  """[batch] NLL of each (normalised) target action, and the mode's mean squared error."""
+  """[batch] NLL of each (normalised) target action, and the mode's mean squared error.
+
+  With `observation['action_mask']` (padded heterogeneous tasks, envs/suite.py) only the
+  masked action dimensions count: elsewhere the target is the policy's own mode, so those
+  dimensions add no error (exactly none for the deterministic head; probabilistic heads
+  still see their own scale there, which moves no mean).
+  """
   observation = normalization_lib.normalize_observation(normalization, batch['observation'])
   target = normalization_lib.normalize_action(normalization, batch['action'])
   distribution = policy.apply(params, observation)
-  chex.assert_equal_shape([distribution.mode(), target])
+  mode = distribution.mode()
+  chex.assert_equal_shape([mode, target])
+  mask = batch['observation'].get('action_mask')
+  if mask is None:
+    mask = jp.ones_like(target)
+  mask = mask.astype(target.dtype)
+  target = jp.where(mask > 0, target, jax.lax.stop_gradient(mode))
   nll = -distribution.log_prob(target)
-  return nll, jp.mean(jp.square(distribution.mode() - target))
+  return nll, jp.sum(jp.square(mode - target)) / jp.maximum(jp.sum(mask), 1.0)
 
 
 def augment(batch: Dict[str, Any], rng: jax.Array, random_shift_pad: int) -> Dict[str, Any]:
@@ -154,10 +166,12 @@ def train(
   learner = make_learner(config, env.action_size)
   state = run.init_state(learner, run.key(streams.INIT), transitions['observation'],
                          run.normalization(transitions))
+  if learner.prepare is not None:  # a restored checkpoint replaces this state in `fit`
+    state = learner.prepare(state, transitions)
   evaluator = Evaluator(env, learner.act, config.eval.num_episodes, config.env.horizon)
   eval_key = run.key(streams.EVAL)
   state, final_eval, resumed_from_step = run.fit(
-      learner, state, run.device_dataset(transitions),
+      learner, state, run.device_dataset(transitions, envs.task_names(env)),
       evaluate=lambda s: evaluator(s.policy_params, eval_key), stop_at_step=stop_at_step)
   step = int(jax.device_get(state.step))
   if step < config.train.num_steps:

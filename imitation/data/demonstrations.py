@@ -17,9 +17,13 @@ DEFAULT_DEMOS_DIR = 'demos'
 
 
 def resolve_dataset(config: ml_collections.ConfigDict, workdir: str) -> str:
-  """`config.data.path`, or expert demos collected into `workdir/demos` (reused on restart)."""
+  """`config.data.path`, or expert demos collected into `workdir/demos` (reused on restart).
+
+  `data.path` may name several datasets, comma-separated (e.g. one per task): they are
+  read as one mixture (see `load_episodes`)."""
   if config.data.path:
-    return os.path.abspath(os.path.expanduser(config.data.path))
+    return ','.join(os.path.abspath(os.path.expanduser(p.strip()))
+                    for p in config.data.path.split(',') if p.strip())
   path = os.path.join(workdir, DEFAULT_DEMOS_DIR)
   if rlds.dataset_exists(path):
     logging.info('reusing demonstrations in %s', path)
@@ -35,7 +39,23 @@ def load_episodes(
     config: ml_collections.ConfigDict, path: str
 ) -> Tuple[List[Dict[str, Any]], Dict[str, Any], int]:
   """The dataset's episodes that pass `config.data`'s filters, its metadata, and how many
-  episodes it holds in all; checks that it was collected on `config.env.name`."""
+  episodes it holds in all; checks that it was collected on `config.env.name`.
+
+  `path` may list several datasets, comma-separated: each is read and filtered
+  (`data.max_episodes` applies to each), then their episodes are concatenated in order; the
+  metadata is the first one's. Which task each episode shows travels in its `task_id`, so
+  the task mixture (`data.task_mixture`) then samples across the datasets.
+  """
+  episodes, metadata, num_available = [], None, 0
+  for one_path in path.split(','):
+    one, one_metadata, available = _load_one_dataset(config, one_path)
+    episodes += one
+    metadata = one_metadata if metadata is None else metadata
+    num_available += available
+  return episodes, metadata, num_available
+
+
+def _load_one_dataset(config: ml_collections.ConfigDict, path: str):
   episodes, metadata = rlds.load_episodes(path, config.data.split)
   data_env = metadata.get('env_name')
   if data_env is not None and data_env != config.env.name:

@@ -1,10 +1,13 @@
 """Task mixtures: how often each task id's examples are sampled for training.
 
 `data.task_mixture` picks the share of each task in the batches, separately from the loss
-weights (agents/multitask.py):
+weights (agents/multitask.py). A task is what the env names (tabletop: grasp, push, insert,
+each covering several task ids), or each task id for an env without names:
 * `size`: every example alike, so a task's share is its share of the data (plain BC).
-* `uniform`: every task id present in the data alike, whatever its number of examples.
-* `explicit`: `data.task_shares`, one non-negative number per task id (normalised).
+* `uniform`: every task present in the data alike, whatever its number of examples.
+* `explicit`: `data.task_shares`, one non-negative number per task (normalised), in the
+  order of their first task id.
+Within a task, examples are sampled alike.
 """
 
 from typing import Dict, Optional, Sequence
@@ -13,39 +16,51 @@ import numpy as np
 
 from imitation.errors import ConfigError
 
+
+def _groups(task_ids: np.ndarray, names: Optional[Sequence[str]]):
+  """(group index per row, group names): the named tasks, or each task id its own."""
+  if names is None:
+    return task_ids, [str(i) for i in range(int(task_ids.max()) + 1)]
+  ordered = list(dict.fromkeys(names))  # in order of their first task id
+  group_of_id = np.array([ordered.index(n) for n in names], np.int64)
+  return group_of_id[task_ids], ordered
+
 MIXTURES = ('size', 'uniform', 'explicit')
 
 
-def row_weights(task_ids: np.ndarray, mixture: str,
-                shares: Sequence[float] = ()) -> Optional[np.ndarray]:
-  """Per-example sampling weights realising `mixture` (None: uniform over examples)."""
+def row_weights(task_ids: np.ndarray, mixture: str, shares: Sequence[float] = (),
+                names: Optional[Sequence[str]] = None) -> Optional[np.ndarray]:
+  """Per-example sampling weights realising `mixture` (None: uniform over examples);
+  `names`: the env's task name of each task id (None: each id is a task)."""
   if mixture not in MIXTURES:
     raise ConfigError(f'unknown data.task_mixture {mixture!r}; available: {", ".join(MIXTURES)}')
   if mixture == 'size':
     return None
-  task_ids = np.asarray(task_ids, np.int64)
-  counts = np.bincount(task_ids)
+  task_ids, group_names = _groups(np.asarray(task_ids, np.int64), names)
+  counts = np.bincount(task_ids, minlength=len(group_names))
   if mixture == 'uniform':  # every task id present alike
     shares = (counts > 0).astype(np.float64)
   else:
     requested = tuple(shares)
     shares = np.asarray(requested, np.float64)
     if shares.ndim != 1 or len(shares) < len(counts) or np.any(shares < 0):
-      raise ConfigError(f'data.task_shares needs a non-negative share for each of the '
-                        f'{len(counts)} task ids in the data, got {requested}')
+      raise ConfigError(f'data.task_shares needs a non-negative share for each task '
+                        f'({", ".join(group_names)}), got {requested}')
     counts = np.pad(counts, (0, len(shares) - len(counts)))  # ids beyond the data: 0
+    group_names = group_names + [str(i) for i in range(len(group_names), len(shares))]
     if np.any((shares > 0) & (counts == 0)):
-      raise ConfigError(f'data.task_shares gives a share to task ids without data: '
-                        f'{np.flatnonzero((shares > 0) & (counts == 0)).tolist()}')
+      raise ConfigError(f'data.task_shares gives a share to tasks without data: '
+                        f'{[group_names[i] for i in np.flatnonzero((shares > 0) & (counts == 0))]}')
     if shares.sum() <= 0:
       raise ConfigError('data.task_shares are all 0')
   per_example = np.divide(shares, counts, out=np.zeros_like(shares), where=counts > 0)
   return per_example[task_ids]
 
 
-def task_shares(task_ids: np.ndarray, weights: Optional[np.ndarray]) -> Dict[int, float]:
-  """{task id: share of the sampled examples} that `weights` (or uniform rows) give."""
-  task_ids = np.asarray(task_ids, np.int64)
+def task_shares(task_ids: np.ndarray, weights: Optional[np.ndarray],
+                names: Optional[Sequence[str]] = None) -> Dict[str, float]:
+  """{task: share of the sampled examples} that `weights` (or uniform rows) give."""
+  task_ids, group_names = _groups(np.asarray(task_ids, np.int64), names)
   weights = np.ones(len(task_ids)) if weights is None else np.asarray(weights, np.float64)
-  totals = np.bincount(task_ids, weights=weights)
-  return {int(t): float(totals[t] / weights.sum()) for t in np.flatnonzero(totals > 0)}
+  totals = np.bincount(task_ids, weights=weights, minlength=len(group_names))
+  return {group_names[t]: float(totals[t] / weights.sum()) for t in np.flatnonzero(totals > 0)}

@@ -17,7 +17,10 @@ from imitation.envs import grasp
 from imitation.envs import push
 from imitation.envs import reach
 from imitation.envs import reach_multi
-from imitation.envs.base import ExpertFn, ImitationTask, expert_fn, observation_spec
+from imitation.envs import suite
+from imitation.envs import tabletop
+from imitation.envs.base import (ExpertFn, ImitationTask, expert_fn, group_task_ids,
+                                 observation_spec, task_names)
 from imitation.envs.registry import make, make_from_config, register, registered_tasks
 
 register('reach', reach.Reach)
@@ -25,11 +28,12 @@ register('drive', drive.Drive)
 register('push', push.Push)
 register('grasp', grasp.Grasp)
 register('reach_multi', reach_multi.ReachMulti)
+register('tabletop', tabletop.Tabletop)
+register('suite', suite.make_suite)
 # Half the bars have two equally valid grasps: a multimodal target.
 register('grasp_multimodal', functools.partial(grasp.Grasp, multimodal_fraction=0.5))
 
 __all__ = [
-    'ExpertFn', 'ImitationTask', 'expert_fn', 'make', 'make_from_config', 'observation_spec',
-    'register',
-    'registered_tasks',
+    'ExpertFn', 'ImitationTask', 'expert_fn', 'group_task_ids', 'make', 'make_from_config',
+    'observation_spec', 'register', 'registered_tasks', 'task_names',
 ]

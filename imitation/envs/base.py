@@ -1,7 +1,7 @@
 """What every imitation task adds to a Brax environment: an expert that can label any state."""
 
 import abc
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 from brax.envs.base import Env, State
 import jax
@@ -35,6 +35,40 @@ def observation_spec(env: Env) -> Dict[str, jax.ShapeDtypeStruct]:
   """Shapes and dtypes of one (unbatched) observation dict, found without running the env."""
   state = jax.eval_shape(env.reset, jax.random.PRNGKey(0))  # wrappers may add keys
   return dict(state.obs)
+
+
+def task_names(env: Env) -> Optional[Tuple[str, ...]]:
+  """A multi-task env's name for each task id (several ids may share one: the tasks that
+  results and loss weights group by), or None for an env that does not name them."""
+  names = getattr(env.unwrapped, 'task_names', None)
+  return None if names is None else tuple(names)
+
+
+def group_task_ids(names: Optional[Sequence[str]], task_ids) -> Dict[str, list]:
+  """{name: [task ids]} for the ids in `task_ids`, in order of their first id; ids without a
+  name (`names` None) are their own group, named by the id."""
+  groups: Dict[str, list] = {}
+  for task_id in sorted({int(t) for t in task_ids}):
+    groups.setdefault(str(task_id) if names is None else names[task_id], []).append(task_id)
+  return groups
+
+
+HELD_OUT_MODES = ('all', 'train', 'held_out')
+
+
+def select_combinations(combinations: Sequence, held_out: Sequence, mode: str) -> list:
+  """The task combinations an env in `mode` draws: 'all' of them, those not `held_out`
+  ('train'), or only the held-out ones ('held_out', novel-task evaluation)."""
+  held_out = {tuple(c) for c in held_out}
+  if mode == 'train':
+    combinations = [c for c in combinations if tuple(c) not in held_out]
+  elif mode == 'held_out':
+    combinations = [c for c in combinations if tuple(c) in held_out]
+  elif mode != 'all':
+    raise ValueError(f'mode must be one of {HELD_OUT_MODES}, got {mode!r}')
+  if not combinations:
+    raise ValueError(f'mode {mode!r} leaves no task combination to draw')
+  return list(combinations)
 
 
 class JaxTask(Env, ImitationTask):

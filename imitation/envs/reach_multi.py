@@ -14,6 +14,7 @@ from jax import numpy as jp
 
 from brax.envs.base import State
 
+from imitation.envs import base
 from imitation.envs import reach
 
 TARGET_COLORS = ((0.85, 0.15, 0.15), (0.15, 0.65, 0.25), (0.15, 0.3, 0.85), (0.9, 0.65, 0.1))
@@ -42,14 +43,7 @@ class ReachMulti(reach.Reach):
     unknown = set(held_out) - set(pairs)
     if unknown:
       raise ValueError(f'held-out pairs {sorted(unknown)} are not (task, sector) pairs')
-    if mode == 'train':
-      pairs = [p for p in pairs if p not in held_out]
-    elif mode == 'held_out':
-      pairs = held_out
-    elif mode != 'all':
-      raise ValueError(f"mode must be 'all', 'train' or 'held_out', got {mode!r}")
-    if not pairs:
-      raise ValueError(f'mode {mode!r} leaves no (task, sector) pair to draw')
+    pairs = base.select_combinations(pairs, held_out, mode)
     super().__init__(**kwargs)
     self._num_targets = num_targets
     self._pairs = jp.asarray(pairs, jp.int32)

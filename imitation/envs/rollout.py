@@ -138,9 +138,12 @@ def episode_statistics(trajectory: Trajectory) -> Dict[str, jax.Array]:
   length = jp.sum(mask, axis=0).astype(jp.int32)
   last = jp.maximum(length - 1, 0)
   success = jp.take_along_axis(trajectory.success, last[None], axis=0)[0]
-  action_error = jp.mean(
-      jp.square(trajectory.learner_action - trajectory.expert_action), axis=-1
-  )
+  squared_error = jp.square(trajectory.learner_action - trajectory.expert_action)
+  if 'action_mask' in trajectory.observation:  # padded tasks: only their real dimensions
+    dims = trajectory.observation['action_mask'][:-1].astype(squared_error.dtype)
+    action_error = jp.sum(squared_error * dims, -1) / jp.maximum(jp.sum(dims, -1), 1.0)
+  else:
+    action_error = jp.mean(squared_error, axis=-1)
   statistics = {
       'success': success,
       'return': jp.sum(trajectory.reward * mask, axis=0),

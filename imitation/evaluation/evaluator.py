@@ -27,6 +27,7 @@ class Evaluator:
   ):
     self.num_episodes = num_episodes
     self.horizon = horizon
+    self._task_names = envs.task_names(env)
     rollout = rollout_lib.make_rollout(env, horizon, act_fn)
 
     def evaluate(policy_params, rng, beta):
@@ -43,7 +44,8 @@ class Evaluator:
     `action_mse` is the learner's squared action error (per action dimension) against the
     expert on the visited states: on its own states when the learner drives (beta=0), on
     held-out expert states when the expert drives (beta=1). In a multi-task environment
-    `per_task` maps each task id to its success rate, mean return and episode count.
+    `per_task` maps each task (the env's task name, or the task id for an env without
+    names) to its success rate, mean return and episode count.
     """
     stats = jax.device_get(self._evaluate(policy_params, rng, beta))
     success = np.asarray(stats['success'], np.float64)
@@ -58,13 +60,14 @@ class Evaluator:
         'expert_fraction': float(np.mean(stats['expert_fraction'])),
         'num_episodes': int(len(success)),
     }
-    if 'task_id' in stats:  # multi-task: the same summary per task id
+    if 'task_id' in stats:  # multi-task: the same summary per task
       task_ids = np.asarray(stats['task_id'])
-      summary['per_task'] = {
-          int(t): {'success_rate': float(success[task_ids == t].mean()),
-                   'mean_return': float(returns[task_ids == t].mean()),
-                   'num_episodes': int(np.sum(task_ids == t))}
-          for t in np.unique(task_ids)}
+      summary['per_task'] = {}
+      for name, ids in envs.group_task_ids(self._task_names, task_ids).items():
+        episodes = np.isin(task_ids, ids)
+        summary['per_task'][name] = {'success_rate': float(success[episodes].mean()),
+                                     'mean_return': float(returns[episodes].mean()),
+                                     'num_episodes': int(episodes.sum())}
     return summary
 
   def versus_expert(

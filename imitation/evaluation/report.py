@@ -45,9 +45,9 @@ def expert_vs_learner_table(
 
 
 def per_task_table(per_task: Dict[Any, Dict[str, Any]], label: str) -> str:
-  """Per task id: episodes, the expert's and the learner's success, the learner's return."""
+  """Per task: episodes, the expert's and the learner's success, the learner's return."""
   rows = [('task', 'episodes', 'expert success', f'{label} success', f'{label} return')]
-  for task, stats in sorted(per_task.items(), key=lambda item: int(item[0])):
+  for task, stats in per_task.items():
     rows.append((str(task), str(stats['num_episodes']), f'{stats["expert_success_rate"]:.3f}',
                  f'{stats["success_rate"]:.3f}', f'{stats["mean_return"]:.2f}'))
   return _text_table('per task:', rows)

@@ -9,6 +9,7 @@ features + 8-D embedding -> 128 -> 64 -> head) or through FiLM on each trunk lay
 zero-initialised so that the conditioned trunk starts as the unconditioned one.
 """
 
+import functools
 from typing import Sequence
 
 import flax.linen as nn
@@ -16,7 +17,7 @@ import jax
 from jax import numpy as jp
 
 FUSIONS = ('concat', 'film')
-COMBINES = ('sum', 'concat')
+COMBINES = ('sum', 'concat', 'product')
 
 
 def task_factors(task_id: jax.Array, factor_sizes: Sequence[int]) -> jax.Array:
@@ -34,12 +35,14 @@ class TaskEmbedding(nn.Module):
 
   factor_sizes: Sequence[int]
   embedding_dim: int = 8
-  combine: str = 'sum'  # sum of the factors' vectors, or their concatenation
+  # sum of the factors' vectors, their concatenation, or their elementwise product (a
+  # rank-`embedding_dim` factorisation of the task table: multiplicative interactions)
+  combine: str = 'sum'
 
   @nn.compact
   def __call__(self, task_id: jax.Array) -> jax.Array:
     factors = task_factors(task_id, self.factor_sizes)
-    if self.combine == 'sum':
+    if self.combine in ('sum', 'product'):
       dims = [self.embedding_dim] * len(self.factor_sizes)
     elif self.combine == 'concat':  # split the dimensions over the factors
       base, extra = divmod(self.embedding_dim, len(self.factor_sizes))
@@ -50,7 +53,9 @@ class TaskEmbedding(nn.Module):
         nn.Embed(size, dim, name=f'factor_{i}')(factors[..., i])
         for i, (size, dim) in enumerate(zip(self.factor_sizes, dims))
     ]
-    return sum(parts) if self.combine == 'sum' else jp.concatenate(parts, axis=-1)
+    if self.combine == 'concat':
+      return jp.concatenate(parts, axis=-1)
+    return sum(parts) if self.combine == 'sum' else functools.reduce(jp.multiply, parts)
 
 
 class FiLM(nn.Module):

@@ -1,10 +1,12 @@
 """The Policy: observation dict -> action distribution, assembled from config."""
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 import flax.linen as nn
 import jax
+from jax import numpy as jp
 import ml_collections
+import numpy as np
 
 from imitation.errors import ConfigError
 from imitation.networks import conditioning
@@ -21,13 +23,15 @@ class Policy(nn.Module):
 
   A task-conditioned policy also has a task embedding (of `observation['task_id']`) and a
   trunk that fuses it with the encoder's features before the head; without them the
-  parameters are exactly an unconditioned policy's.
+  parameters are exactly an unconditioned policy's. With `task_heads` (one head per task id,
+  for tasks whose actions mean different things) each example's distribution is its task's.
   """
 
   encoder: nn.Module
-  head: nn.Module
+  head: Optional[nn.Module] = None
   task_embedding: Optional[nn.Module] = None
   trunk: Optional[nn.Module] = None
+  task_heads: Optional[Sequence[nn.Module]] = None
 
   def __call__(self, observation: Dict[str, jax.Array]) -> Any:
     features = self.encoder(observation)
@@ -36,7 +40,22 @@ class Policy(nn.Module):
         raise ValueError(
             f'a task-conditioned policy needs observation["task_id"]; got {sorted(observation)}')
       features = self.trunk(features, self.task_embedding(observation['task_id']))
-    return self.head(features)
+    if self.task_heads is None:
+      return self.head(features)
+    return _select_per_task([head(features) for head in self.task_heads], observation['task_id'])
+
+
+def _select_per_task(distributions, task_id: jax.Array):
+  """The distribution whose parameters are, for each example, those of its task's head."""
+  task_id = jp.asarray(task_id, jp.int32)
+  axis = task_id.ndim
+
+  def select(*leaves):
+    stacked = jp.stack(leaves, axis=axis)  # [..., heads, rest]
+    index = task_id.reshape(task_id.shape + (1,) * (stacked.ndim - axis))
+    return jp.take_along_axis(stacked, index, axis=axis).squeeze(axis)
+
+  return jax.tree.map(select, *distributions)
 
 
 def _encoder(config: ml_collections.ConfigDict) -> nn.Module:
@@ -104,5 +123,10 @@ def _task_conditioning(config: ml_collections.ConfigDict) -> Dict[str, nn.Module
 
 def make_policy(config: ml_collections.ConfigDict, action_dim: int) -> Policy:
   """Builds the Policy that `config` (the `network` section) describes."""
-  return Policy(encoder=_encoder(config), head=_head(config, action_dim),
-                **_task_conditioning(config))
+  conditioning = _task_conditioning(config)
+  if conditioning and config.task.get('per_task_heads', False):
+    num_ids = int(np.prod(tuple(config.task.factor_sizes)))
+    return Policy(encoder=_encoder(config),
+                  task_heads=tuple(_head(config, action_dim) for _ in range(num_ids)),
+                  **conditioning)
+  return Policy(encoder=_encoder(config), head=_head(config, action_dim), **conditioning)

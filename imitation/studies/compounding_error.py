@@ -11,9 +11,8 @@ stopped study resumes). It then writes to the workdir:
   `horizon`) and `study.md` (a table of success per expert-label budget, mean and std over seeds).
 """
 
-import json
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from absl import logging
 import jax
@@ -31,6 +30,7 @@ from imitation.envs import rollout as rollout_lib
 from imitation.evaluation import acting
 from imitation.evaluation import compounding
 from imitation.evaluation import report
+from imitation.studies import common as study_common
 from imitation.training import checkpoint as checkpoint_lib
 from imitation.training import run as run_lib
 
@@ -71,18 +71,6 @@ def dagger_config(config: ml_collections.ConfigDict, seed: int,
   return cfg
 
 
-def _finished(workdir: str) -> Optional[Dict[str, Any]]:
-  path = os.path.join(workdir, run_lib.RESULTS_FILE)
-  if os.path.exists(path):
-    with open(path) as f:
-      return json.load(f)
-  return None
-
-
-def _mean_std(values: List[float]) -> Dict[str, float]:
-  return {'mean': float(np.mean(values)), 'std': float(np.std(values)), 'n': len(values)}
-
-
 def run_study(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   """Runs (or resumes) the study `config` describes; returns what it writes to results.json."""
   run = run_lib.Run(config, workdir)
@@ -93,16 +81,16 @@ def run_study(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]
     for n in bc_demos:
       logging.info('seed %d: BC with %d demos', seed, n)
       sub = run.path(f'bc_{n}_seed{seed}')
-      runs['bc'].setdefault(n, {})[seed] = _finished(sub) or bc.train(
+      runs['bc'].setdefault(n, {})[seed] = study_common.finished(sub) or bc.train(
           bc_config(config, seed, n), sub)
     for variant in study.variants:
       logging.info('seed %d: DAgger (%s)', seed, variant)
       sub = run.path(f'dagger_{variant}_seed{seed}')
-      runs['dagger'][variant][seed] = _finished(sub) or dagger.train(
+      runs['dagger'][variant][seed] = study_common.finished(sub) or dagger.train(
           dagger_config(config, seed, variant), sub)
 
   summary = {'labels': _labels_curves(config, runs, bc_demos),
-             'expert_success_rate': _mean_std(
+             'expert_success_rate': study_common.mean_std(
                  [r['expert_success_rate'] for r in runs['bc'][bc_demos[0]].values()])}
   summary.update(_drift_and_horizon(config, run, runs, seeds, horizons))
   results = run.write_results(ALGORITHM, seed=None, seeds=seeds, **summary)
@@ -120,8 +108,8 @@ def _labels_curves(config, runs, bc_demos) -> Dict[str, List[Dict[str, Any]]]:
   for n in bc_demos:
     results = runs['bc'][n].values()
     curves['bc'].append({
-        'expert_labels': _mean_std([r['num_transitions'] for r in results]),
-        'success_rate': _mean_std([r['success_rate'] for r in results]),
+        'expert_labels': study_common.mean_std([r['num_transitions'] for r in results]),
+        'success_rate': study_common.mean_std([r['success_rate'] for r in results]),
         'num_demos': n})
   for variant, per_seed in runs['dagger'].items():
     curves[variant] = []
@@ -129,9 +117,9 @@ def _labels_curves(config, runs, bc_demos) -> Dict[str, List[Dict[str, Any]]]:
       rounds = [r['rounds'][k] for r in per_seed.values()]
       curves[variant].append({
           'round': k,
-          'expert_labels': _mean_std([r['total_expert_labels'] for r in rounds]),
-          'interventions': _mean_std([r['total_interventions'] for r in rounds]),
-          'success_rate': _mean_std([r['success_rate'] for r in rounds])})
+          'expert_labels': study_common.mean_std([r['total_expert_labels'] for r in rounds]),
+          'interventions': study_common.mean_std([r['total_interventions'] for r in rounds]),
+          'success_rate': study_common.mean_std([r['success_rate'] for r in rounds])})
   return curves
 
 
@@ -163,6 +151,6 @@ def _drift_and_horizon(config, run, runs, seeds, horizons) -> Dict[str, Any]:
       'drift': {name: {'distance_mean': np.mean([d['distance'] for d in v], 0).tolist(),
                        'running_mean': np.mean([d['running'] for d in v], 0).tolist()}
                 for name, v in drift.items()},
-      'horizon': {name: {h: _mean_std([r[h]['success_rate'] for r in v]) for h in horizons}
+      'horizon': {name: {h: study_common.mean_std([r[h]['success_rate'] for r in v]) for h in horizons}
                   for name, v in by_horizon.items()},
   }

@@ -36,6 +36,8 @@ class Learner:
     uncertainty: optional `uncertainty((params, normalization), observation_batch) ->
       [batch]`, for gates that hand control to the expert where the learner is unsure.
     exportable: whether `export_policy` can save the params as one policy network.
+    prepare: optional `prepare(train_state, transitions) -> train_state`, run once on a
+      fresh state with the training data (e.g. loss weights from each task's data size).
     after_eval: optional `after_eval(train_state, evaluation) -> (train_state, metrics)`,
       run by the host loop after each evaluation: a learner that adapts to how it is doing
       (success-rate loss weights) changes its state there and returns what to log.
@@ -48,6 +50,7 @@ class Learner:
   act: ActFn
   uncertainty: Optional[UncertaintyFn] = None
   exportable: bool = True
+  prepare: Optional[Callable[[Any, Any], Any]] = None
   after_eval: Optional[Callable[[Any, Dict[str, Any]], Tuple[Any, Dict[str, Any]]]] = None
 
 

@@ -12,7 +12,7 @@ takes final metrics as values: it imports nothing above training/.
 
 import os
 import time
-from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional
+from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Sequence
 
 from absl import logging
 import jax
@@ -89,16 +89,18 @@ class Run:
   def path(self, *parts: str) -> str:
     return os.path.join(self.workdir, *parts)
 
-  def device_dataset(self, transitions: Mapping[str, Any]) -> DeviceDataset:
+  def device_dataset(self, transitions: Mapping[str, Any],
+                     task_names: Optional[Sequence[str]] = None) -> DeviceDataset:
     """The training pairs (observation, action), moved to the devices once, sampled with
-    the config's task mixture (`data.task_mixture`, see `data.mixtures`)."""
+    the config's task mixture (`data.task_mixture` over the env's `task_names`, see
+    `data.mixtures`)."""
     data = {'observation': transitions['observation'], 'action': transitions['action']}
     section = self.config.data
     weights = mixtures.row_weights(transitions['task_id'], section.get('task_mixture', 'size'),
-                                   section.get('task_shares', ()))
+                                   section.get('task_shares', ()), task_names)
     if weights is not None:
       logging.info('task mixture %s: sampled shares %s', section.task_mixture,
-                   mixtures.task_shares(transitions['task_id'], weights))
+                   mixtures.task_shares(transitions['task_id'], weights, task_names))
     return DeviceDataset.from_numpy(data, self.replicated, row_weights=weights)
 
   def normalization(self, transitions: Mapping[str, Any]) -> normalization_lib.Normalization:
