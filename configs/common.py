@@ -65,7 +65,7 @@ TASKS = {
 # actuator noise. Members are drawn alike, so 1,024 demos are about 256 episodes of each.
 SUITE_TASKS = ('reach', 'push', 'drive', 'grasp')
 TASKS['suite'] = dict(
-    kwargs=dict(tasks=SUITE_TASKS,
+    kwargs=dict(members=SUITE_TASKS, tasks=SUITE_TASKS,
                 member_kwargs={t: dict(TASKS[t]['kwargs']) for t in SUITE_TASKS},
                 horizons={t: TASKS[t]['horizon'] for t in SUITE_TASKS}),
     horizon=max(TASKS[t]['horizon'] for t in SUITE_TASKS),

@@ -277,3 +277,11 @@ def test_several_datasets_load_as_one_mixture_of_tasks(tmp_path):
   config.data.path = paths[0] + ',' + str(tmp_path / 'missing')
   with pytest.raises(DatasetError):
     demonstrations.load_transitions(config, demonstrations.resolve_dataset(config, ''), env)
+  # Datasets whose steps differ cannot be mixed: a clear error names them.
+  image_config = config.env.copy_and_resolve_references()
+  image_config.kwargs.image_size = 8
+  collect_config.num_episodes = 2
+  collect.collect_demonstrations(image_config, collect_config, str(tmp_path / 'images'))
+  config.data.path = paths[0] + ',' + str(tmp_path / 'images')
+  with pytest.raises(DatasetError, match='does not match'):
+    demonstrations.load_episodes(config, demonstrations.resolve_dataset(config, ''))

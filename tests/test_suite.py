@@ -97,3 +97,19 @@ def test_per_task_heads_give_each_task_its_own_output():
   other = policy.apply(zeroed, observation).mode()
   np.testing.assert_allclose(other[0], mode[0], rtol=1e-6)
   assert not np.allclose(other[1], mode[1])
+
+
+def test_a_single_member_suite_keeps_the_suites_sizes_and_task_ids(small_suite):
+  """`tasks=(one,)` draws one member with the whole suite's padding and ids, so datasets of
+  single members mix into one suite dataset."""
+  members = list(small_suite._members)
+  only_grasp = suite.Suite(members, ('drive', 'grasp'), (5, 1), draw=(1,))
+  assert envs.observation_spec(only_grasp) == envs.observation_spec(small_suite)
+  states = jax.jit(jax.vmap(only_grasp.reset))(jax.random.split(jax.random.PRNGKey(0), 16))
+  assert set(np.asarray(states.obs['task_id']).tolist()) == {1}
+  with pytest.raises(ValueError, match='draw'):
+    suite.Suite(members, ('drive', 'grasp'), (5, 1), draw=(2,))
+  config = common.TASKS['suite']['kwargs']
+  with pytest.raises(ValueError, match='not suite members'):
+    suite.make_suite(config['members'], config['member_kwargs'], config['horizons'],
+                     tasks=('stack',))

@@ -49,10 +49,22 @@ def load_episodes(
   episodes, metadata, num_available = [], None, 0
   for one_path in path.split(','):
     one, one_metadata, available = _load_one_dataset(config, one_path)
+    if episodes and _step_shapes(one[0]) != _step_shapes(episodes[0]):
+      raise DatasetError(
+          f'dataset {one_path} does not match {path.split(",")[0]}: steps of shapes '
+          f'{_step_shapes(one[0])} vs {_step_shapes(episodes[0])}; datasets mixed into one '
+          'run need the same observations and actions')
     episodes += one
     metadata = one_metadata if metadata is None else metadata
     num_available += available
   return episodes, metadata, num_available
+
+
+def _step_shapes(episode: Dict[str, Any]) -> Dict[str, Any]:
+  """The per-step shape of each observation key and of the action (time axis dropped)."""
+  steps = episode['steps']
+  shapes = {f'observation/{k}': tuple(np.shape(v)[1:]) for k, v in steps['observation'].items()}
+  return {**shapes, 'action': tuple(np.shape(steps['action'])[1:])}
 
 
 def _load_one_dataset(config: ml_collections.ConfigDict, path: str):

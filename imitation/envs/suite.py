@@ -7,6 +7,9 @@ member's sizes: `obs['state']` is the member's state followed by zeros, `obs['ac
 acts on the first `action_size` entries of the padded action. BC's loss counts only the
 masked dimensions (agents/bc.py); the expert's padded dimensions are 0.
 
+`tasks` picks which members episodes draw (one, for a single-task baseline) while sizes and
+task ids stay the whole suite's, so single-member datasets mix into one.
+
 Every member lives in the suite's state and steps every step (members cannot share a
 vectorised batch otherwise), so a step costs the sum of the members' steps; only the drawn
 member's observation, reward and success are seen. Each member keeps its own horizon: its
@@ -31,14 +34,21 @@ _STEPS_KEY = 'suite_steps'
 class Suite(task_base.JaxTask):
   """Observations `{'state': float32[max state], 'task_id': int32, 'action_mask': int32[A]}`."""
 
-  def __init__(self, members: Sequence[Env], names: Sequence[str], horizons: Sequence[int]):
+  def __init__(self, members: Sequence[Env], names: Sequence[str], horizons: Sequence[int],
+               draw: Sequence[int] = ()):
     """Args:
       members: the member environments (unbatched), in task-id order.
       names: their names (`task_names`: what per-task results are keyed by).
       horizons: each member's episode length.
+      draw: the task ids episodes draw (default: all). Sizes and ids stay the whole suite's,
+        so datasets of single members mix into one suite dataset.
     """
     if not members or not len(members) == len(names) == len(horizons):
       raise ValueError('a suite needs one name and one horizon per member, and a member')
+    draw = tuple(draw) or tuple(range(len(members)))
+    if not set(draw) <= set(range(len(members))):
+      raise ValueError(f'draw must list task ids of the {len(members)} members, got {draw}')
+    self._draw = jp.asarray(draw, jp.int32)
     self._members = tuple(members)
     self._names = tuple(names)
     self._horizons = jp.asarray(horizons, jp.int32)
@@ -79,7 +89,7 @@ class Suite(task_base.JaxTask):
 
   def reset(self, rng: jax.Array) -> State:
     rng_task, *rngs = jax.random.split(rng, len(self._members) + 1)
-    task_id = jax.random.randint(rng_task, (), 0, len(self._members)).astype(jp.int32)
+    task_id = self._draw[jax.random.randint(rng_task, (), 0, len(self._draw))]
     members = tuple(m.reset(r) for m, r in zip(self._members, rngs))
     zero = jp.zeros(())
     metrics = {'success': self._pick(members, task_id, lambda m: m.metrics['success'])}
@@ -108,12 +118,17 @@ class Suite(task_base.JaxTask):
     return jp.stack(actions)[state.info['task_id']]
 
 
-def make_suite(tasks: Sequence[str], member_kwargs: Mapping[str, Mapping[str, Any]],
-               horizons: Mapping[str, int]) -> Suite:
-  """The suite of the registered tasks `tasks`, each made with `member_kwargs[task]` and
-  ending its episodes after `horizons[task]` steps (configs/common.py gives both)."""
-  missing = [t for t in tasks if t not in member_kwargs or t not in horizons]
+def make_suite(members: Sequence[str], member_kwargs: Mapping[str, Mapping[str, Any]],
+               horizons: Mapping[str, int], tasks: Sequence[str] = ()) -> Suite:
+  """The suite of the registered tasks `members` (task ids in that order), each made with
+  `member_kwargs[task]` and ending its episodes after `horizons[task]` steps (configs/common.py
+  gives both); episodes draw the members named in `tasks` (default: all)."""
+  missing = [t for t in members if t not in member_kwargs or t not in horizons]
   if missing:
-    raise ValueError(f'suite tasks {missing} need member_kwargs and a horizon')
-  members = [registry.make(t, **dict(member_kwargs[t])) for t in tasks]
-  return Suite(members, tasks, [int(horizons[t]) for t in tasks])
+    raise ValueError(f'suite members {missing} need member_kwargs and a horizon')
+  unknown = [t for t in tasks if t not in members]
+  if unknown:
+    raise ValueError(f'tasks {unknown} are not suite members {tuple(members)}')
+  envs = [registry.make(t, **dict(member_kwargs[t])) for t in members]
+  return Suite(envs, members, [int(horizons[t]) for t in members],
+               draw=[list(members).index(t) for t in tasks])
