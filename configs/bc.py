@@ -141,7 +141,9 @@ def get_config(arg: str = 'reach') -> ml_collections.ConfigDict:
   config.normalization.min_std = 1e-3
 
   config.network = ml_collections.ConfigDict()
-  config.network.encoder = 'mlp'  # mlp (state) | cnn | vit (image, + state if use_state)
+  # mlp (state) | cnn | vit (image, + state if use_state) | entities (state as entities read
+  # by one attention query per task factor: networks/conditioning.py FactorAttention)
+  config.network.encoder = 'mlp'
   config.network.hidden_sizes = (256, 256)  # the state MLP
   config.network.activation = 'relu'
   config.network.layer_norm = False
@@ -151,6 +153,7 @@ def get_config(arg: str = 'reach') -> ml_collections.ConfigDict:
                             group_norm=False, learn_temperature=False,
                             strides=(1, 2, 2))
   config.network.vit = dict(patch_size=8, width=128, depth=4, num_heads=4)
+  config.network.entities = dict(entity_size=4, width=64)
   config.network.head = 'deterministic'  # deterministic | gaussian | mixture | categorical
   config.network.squash = False  # deterministic head: tanh on the (normalised) action
   # Gaussian / mixture scale range (normalised action units); the floor keeps the NLL from

@@ -26,6 +26,14 @@ def _film_from_the_first_layer(config: ml_collections.ConfigDict) -> None:
   config.network.task.update(fusion='film', hidden_sizes=(256, 256, 128))
 
 
+def _factor_attention(config: ml_collections.ConfigDict) -> None:
+  """The state read as entities (tabletop: 3 bars, 3 pads, 4 numbers each), one attention
+  query per task factor, then the FiLM trunk of `tabletop_film` (README, "Multi-task BC")."""
+  config.network.encoder = 'entities'
+  config.network.entities = dict(entity_size=4, width=64)
+  config.network.task.update(fusion='film', hidden_sizes=(256, 256, 128))
+
+
 def _per_task_heads(config: ml_collections.ConfigDict) -> None:
   """One action head per task: reach's 2-D joint torques, push's 2-D force, drive's steering
   and grasp's 4-D pose need not share one output layer."""
@@ -47,6 +55,7 @@ PRESETS = {
     'tabletop_film': ('tabletop', _film_from_the_first_layer),
     'suite_heads': ('suite', _per_task_heads),
     'tabletop_image': ('tabletop', _reference_from_images),
+    'tabletop_entities': ('tabletop', _factor_attention),
 }
 
 

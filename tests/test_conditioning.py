@@ -77,3 +77,38 @@ def test_unconditioned_policy_keeps_its_parameters_and_bad_settings_are_config_e
   with pytest.raises(ConfigError, match='fusion'):
     policy_lib.make_policy(network, 2)
 
+
+
+def test_factor_attention_reads_each_factor_from_the_entity_its_query_selects():
+  """Each factor's query attends over the state's entities: with keys that tell the entities
+  apart and a sharp query per factor value, factor 1's features are exactly the value of the
+  entity its value selects."""
+  module = conditioning.FactorAttention(factor_sizes=(2, 3), entity_size=4, width=8)
+  observation = {'state': jax.random.normal(jax.random.PRNGKey(0), (6, 12)),
+                 'task_id': jp.arange(6, dtype=jp.int32)}
+  params = module.init(jax.random.PRNGKey(1), observation)
+  chex.assert_shape(module.apply(params, observation), (6, 2 * 8))
+  one_hot = np.pad(np.eye(3), ((0, 0), (0, 5))).astype(np.float32)  # entity j -> e_j
+  p = dict(params['params'])
+  p['Dense_0'] = {'kernel': jp.zeros((4, 8)), 'bias': jp.zeros(8)}  # hidden = relu(slot)
+  p['slot_embedding'] = jp.asarray(one_hot)
+  p['keys'] = {'kernel': jp.eye(8), 'bias': jp.zeros(8)}
+  p['query_1'] = {'embedding': jp.asarray(1e3 * one_hot)}  # value v looks for entity v
+  features = module.apply({'params': p}, observation)
+  values = one_hot @ np.asarray(p['values']['kernel']) + np.asarray(p['values']['bias'])
+  pads = np.asarray(conditioning.task_factors(observation['task_id'], (2, 3)))[:, 1]
+  np.testing.assert_allclose(features[:, 8:], values[pads], rtol=1e-4, atol=1e-4)
+  with pytest.raises(ValueError, match='entities of 5'):
+    conditioning.FactorAttention((2, 3), entity_size=5).init(jax.random.PRNGKey(0), observation)
+
+
+def test_entity_encoder_needs_task_factors():
+  network = _network('concat')
+  network.encoder = 'entities'
+  policy = policy_lib.make_policy(network, action_dim=2)
+  params = policy.init(jax.random.PRNGKey(0), {'state': jp.zeros((1, 16)),
+                                               'task_id': jp.zeros((1,), jp.int32)})
+  assert 'query_0' in params['params']['encoder']
+  network.task.factor_sizes = ()
+  with pytest.raises(ConfigError, match='factor'):
+    policy_lib.make_policy(network, 2)

@@ -13,7 +13,7 @@ from imitation.networks import conditioning
 from imitation.networks import encoders
 from imitation.networks import heads
 
-ENCODERS = ('mlp', 'cnn', 'vit')
+ENCODERS = ('mlp', 'cnn', 'vit', 'entities')
 HEADS = ('deterministic', 'gaussian', 'mixture', 'categorical')
 TASK_FUSIONS = ('none',) + conditioning.FUSIONS
 
@@ -65,6 +65,12 @@ def _encoder(config: ml_collections.ConfigDict) -> nn.Module:
         activation=config.activation,
         layer_norm=config.layer_norm,
     )
+  if config.encoder == 'entities':
+    task = config.get('task')
+    if task is None or not task.factor_sizes:
+      raise ConfigError('network.encoder=entities needs task factors (network.task.factor_sizes)')
+    return conditioning.FactorAttention(tuple(task.factor_sizes), config.entities.entity_size,
+                                        config.entities.width)
   if config.encoder == 'cnn':
     # Policies exported before these options existed have neither: the old behaviour.
     strides = tuple(config.cnn.get('strides', (1, 2, 2)))
