@@ -84,11 +84,8 @@ def task_groups(config: ml_collections.ConfigDict) -> TaskGroups:
     raise ConfigError(f'{config.env.name} names {len(names)} task ids but '
                       f'network.task.factor_sizes {tuple(config.network.task.factor_sizes)} '
                       f'makes {count}')
-  groups = envs.group_task_ids(names, range(count))
-  group_of_id = np.zeros(count, np.int32)
-  for index, ids in enumerate(groups.values()):
-    group_of_id[ids] = index
-  return TaskGroups(tuple(groups), group_of_id)
+  group_names, group_of_id = envs.group_index(names, count)
+  return TaskGroups(group_names, group_of_id.astype(np.int32))
 
 
 def _normalise(weights: np.ndarray) -> np.ndarray:

@@ -14,16 +14,16 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
+from imitation import envs
 from imitation.errors import ConfigError
 
 
 def _groups(task_ids: np.ndarray, names: Optional[Sequence[str]]):
   """(group index per row, group names): the named tasks, or each task id its own."""
-  if names is None:
-    return task_ids, [str(i) for i in range(int(task_ids.max()) + 1)]
-  ordered = list(dict.fromkeys(names))  # in order of their first task id
-  group_of_id = np.array([ordered.index(n) for n in names], np.int64)
-  return group_of_id[task_ids], ordered
+  num_ids = len(names) if names is not None else int(task_ids.max()) + 1
+  group_names, group_of_id = envs.group_index(names, num_ids)
+  return group_of_id[task_ids], list(group_names)
+
 
 MIXTURES = ('size', 'uniform', 'explicit')
 

@@ -19,7 +19,8 @@ from imitation.envs import reach
 from imitation.envs import reach_multi
 from imitation.envs import suite
 from imitation.envs import tabletop
-from imitation.envs.base import (ExpertFn, ImitationTask, expert_fn, group_task_ids,
+from imitation.envs.base import (ExpertFn, ImitationTask, expert_fn, group_index,
+                                 group_task_ids,
                                  observation_spec, task_names)
 from imitation.envs.registry import make, make_from_config, register, registered_tasks
 
@@ -34,6 +35,6 @@ register('suite', suite.make_suite)
 register('grasp_multimodal', functools.partial(grasp.Grasp, multimodal_fraction=0.5))
 
 __all__ = [
-    'ExpertFn', 'ImitationTask', 'expert_fn', 'group_task_ids', 'make', 'make_from_config',
+    'ExpertFn', 'ImitationTask', 'expert_fn', 'group_index', 'group_task_ids', 'make', 'make_from_config',
     'observation_spec', 'register', 'registered_tasks', 'task_names',
 ]

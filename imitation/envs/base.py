@@ -5,6 +5,7 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 
 from brax.envs.base import Env, State
 import jax
+import numpy as np
 
 ExpertFn = Callable[[State, jax.Array], jax.Array]
 
@@ -51,6 +52,17 @@ def group_task_ids(names: Optional[Sequence[str]], task_ids) -> Dict[str, list]:
   for task_id in sorted({int(t) for t in task_ids}):
     groups.setdefault(str(task_id) if names is None else names[task_id], []).append(task_id)
   return groups
+
+
+def group_index(names: Optional[Sequence[str]],
+                num_ids: int) -> Tuple[Tuple[str, ...], np.ndarray]:
+  """(the tasks' names in order of their first id, each of the `num_ids` ids' index into
+  them): what per-task sampling shares and loss weights are indexed by."""
+  groups = group_task_ids(names, range(num_ids))
+  group_of_id = np.zeros(num_ids, np.int64)
+  for index, ids in enumerate(groups.values()):
+    group_of_id[ids] = index
+  return tuple(groups), group_of_id
 
 
 HELD_OUT_MODES = ('all', 'train', 'held_out')

@@ -7,7 +7,6 @@ import jax
 import numpy as np
 
 from imitation import envs
-
 from imitation.envs import rollout as rollout_lib
 
 
