@@ -114,7 +114,13 @@ def get_config(arg: str = 'reach') -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.algorithm = 'bc'
   config.seed = 0
-  config.num_devices = 0  # 0: all local devices; the batch is split across them.
+  config.num_devices = 0  # 0: all devices (of every process); the batch is split across them.
+  # Multi-host (JAX's multi-controller runtime, one process per host; README "GPU, TPU and
+  # multi-host"): an explicit coordinator (host:port of process 0, the number of processes
+  # and this one's id), or auto=True to read the cluster's environment (SLURM, Open MPI,
+  # Cloud TPU, ...). Neither: one process.
+  config.distributed = dict(coordinator_address='', num_processes=0, process_id=-1,
+                            auto=False, timeout_s=300)
   config.progress_bar = True
 
   config.env = common.env_config(args['task'])
@@ -134,6 +140,18 @@ def get_config(arg: str = 'reach') -> ml_collections.ConfigDict:
   # (every task alike) | explicit (task_shares, one per task id).
   config.data.task_mixture = 'size'
   config.data.task_shares = ()
+  # Device-resident data: replicated on every device, or sharded (episode i on device
+  # i mod num_devices, each device sampling its part of every batch; each process reads
+  # only its devices' episodes). auto: sharded on more than one device.
+  config.data.layout = 'auto'
+  # Where training batches come from: device (the dataset held in device memory, sampled
+  # there: fastest while it fits) | stream (read from disk with grain, for datasets larger
+  # than memory: converted once into transition records in stream_dir, '' = WORKDIR/stream).
+  config.data.pipeline = 'device'
+  config.data.stream_dir = ''
+  # Streaming: reader threads, batches (of one update) read ahead, chunks (steps_per_call
+  # updates) placed on the devices ahead.
+  config.data.streaming = dict(num_threads=8, prefetch=32, device_prefetch=2)
 
   config.normalization = ml_collections.ConfigDict()
   config.normalization.observations = True

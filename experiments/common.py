@@ -12,6 +12,7 @@ import ml_collections
 from ml_collections import config_flags
 
 from imitation.errors import ImitationError
+from imitation.training import distributed
 
 # The project's own source folders: their INFO lines are the run's story.
 _PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -46,6 +47,7 @@ def run(job: Callable[[ml_collections.ConfigDict, str], Any]) -> None:
       raise app.UsageError(f'unexpected arguments: {argv[1:]}')
     quiet_third_party_logs()
     try:
+      distributed.initialize(config.value.get('distributed'))  # before any device is used
       job(config.value, workdir.value)
     except ImitationError as e:
       sys.exit(f'error: {e}')

@@ -12,6 +12,7 @@ import jax
 INIT = 0  # network initialisation and the train state's own key stream (DAgger: fold_in round)
 EVAL = 1  # evaluation episodes during training and the final learner-vs-expert comparison
 DAGGER_ROLLOUT = 2  # DAgger round k's rollout (actions, beta draws): fold_in k
+DATA_ORDER = 3  # streamed input (data.pipeline=stream): its shuffle's seed is drawn from it
 DAGGER_RESET = 102  # DAgger round k's episode resets: fold_in k, split per episode
 EVALUATE = 7  # `evaluate` runs on exported policies: its episodes; videos fold in VIDEO
 VIDEO = 1  # folded into the EVALUATE key for the filmed episodes

@@ -82,7 +82,7 @@ def test_inverse_frequency_weights_equalise_each_tasks_share_of_the_loss():
   config = _config('inverse_frequency')
   learner, state, batch = _setup(config)
   task_ids = np.array([0] * 60 + [1] * 30 + [2] * 10)
-  state = learner.prepare(state, {'task_id': task_ids})
+  state = learner.prepare(state, task_ids)
   weights = np.asarray(state.task_weights)
   assert weights.mean() == pytest.approx(1.0)
   shares = weights * np.bincount(task_ids)  # each task's total weight in the data

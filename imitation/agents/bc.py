@@ -16,7 +16,6 @@ import optax
 
 from imitation import envs
 from imitation import streams
-from imitation.data import demonstrations
 from imitation.data import normalization as normalization_lib
 from imitation.evaluation import acting
 from imitation.evaluation import evaluator as evaluator_lib
@@ -159,19 +158,20 @@ def train(
   """
   run = run_lib.Run(config, workdir)
   env = envs.make_from_config(config.env)
-  dataset_path = demonstrations.resolve_dataset(config, run.workdir)
-  transitions, data_info = demonstrations.load_transitions(config, dataset_path, env)
+  dataset_path = run.dataset_path()
+  data = run.training_input(dataset_path, env, envs.task_names(env))
+  data_info = data.info
   logging.info('training data: %s', data_info)
 
   learner = make_learner(config, env.action_size)
-  state = run.init_state(learner, run.key(streams.INIT), transitions['observation'],
-                         run.normalization(transitions))
+  state = run.init_state(learner, run.key(streams.INIT), data.example_observation,
+                         data.normalization)
   if learner.prepare is not None:  # a restored checkpoint replaces this state in `fit`
-    state = learner.prepare(state, transitions)
+    state = learner.prepare(state, data.task_ids)
   evaluator = Evaluator(env, learner.act, config.eval.num_episodes, config.env.horizon)
   eval_key = run.key(streams.EVAL)
   state, final_eval, resumed_from_step = run.fit(
-      learner, state, run.device_dataset(transitions, envs.task_names(env)),
+      learner, state, data.dataset,
       evaluate=lambda s: evaluator(s.policy_params, eval_key), stop_at_step=stop_at_step)
   step = int(jax.device_get(state.step))
   if step < config.train.num_steps:

@@ -129,6 +129,9 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     raise ConfigError('dagger.num_rounds must be >= 0 and dagger.episodes_per_round > 0')
   beta(config.dagger.beta, 1)  # validates the schedule's name
   make_gate(config.dagger)
+  if jax.process_count() > 1:  # each round's rollouts would be written by every process
+    raise ConfigError('DAgger runs in one process (its devices may be many); '
+                      'multi-process runs are for bc and multitask')
 
 
 def make_learner(config: ml_collections.ConfigDict, action_size: int) -> Learner:

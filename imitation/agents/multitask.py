@@ -30,7 +30,7 @@ Weight rules (`multitask.loss_weights`), all normalised to mean 1 over the tasks
 
 import dataclasses
 import functools
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import flax
 import jax
@@ -211,8 +211,8 @@ def make_prepare(config: ml_collections.ConfigDict, groups: TaskGroups):
   if config.multitask.loss_weights != 'inverse_frequency':
     return None
 
-  def prepare(state: MultiTaskState, transitions: Mapping[str, Any]) -> MultiTaskState:
-    weights = groups.per_id(inverse_frequency_weights(transitions['task_id'], groups))
+  def prepare(state: MultiTaskState, task_ids: np.ndarray) -> MultiTaskState:
+    weights = groups.per_id(inverse_frequency_weights(task_ids, groups))
     return state.replace(task_weights=_put_like(weights, state.task_weights))
 
   return prepare

@@ -1,7 +1,7 @@
 """Getting the training demonstrations a config asks for: load them, or collect defaults."""
 
 import os
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from absl import logging
 import ml_collections
@@ -36,7 +36,8 @@ def resolve_dataset(config: ml_collections.ConfigDict, workdir: str) -> str:
 
 
 def load_episodes(
-    config: ml_collections.ConfigDict, path: str
+    config: ml_collections.ConfigDict, path: str,
+    shards: Optional[Tuple[Sequence[int], int]] = None,
 ) -> Tuple[List[Dict[str, Any]], Dict[str, Any], int]:
   """The dataset's episodes that pass `config.data`'s filters, its metadata, and how many
   episodes it holds in all; checks that it was collected on `config.env.name`.
@@ -45,19 +46,32 @@ def load_episodes(
   (`data.max_episodes` applies to each), then their episodes are concatenated in order; the
   metadata is the first one's. Which task each episode shows travels in its `task_id`, so
   the task mixture (`data.task_mixture`) then samples across the datasets.
+
+  `shards=(mine, num_shards)` keeps only episode i (counted over the filtered, concatenated
+  episodes) with i mod num_shards in `mine`: a process of a multi-host run reads its own
+  shard and never holds the rest (`load_transitions` numbers its rows by i).
   """
-  episodes, metadata, num_available = [], None, 0
+  episodes, _, metadata, num_available = _read_episodes(config, path, shards)
+  return episodes, metadata, num_available
+
+
+def _read_episodes(config, path, shards):
+  """`load_episodes`, with each kept episode's index i."""
+  episodes, indices, metadata, num_available, first_index = [], [], None, 0, 0
   for one_path in path.split(','):
-    one, one_metadata, available = _load_one_dataset(config, one_path)
-    if episodes and _step_shapes(one[0]) != _step_shapes(episodes[0]):
+    one, one_indices, one_metadata, available, num_kept = _load_one_dataset(
+        config, one_path, shards, first_index)
+    if episodes and one and _step_shapes(one[0]) != _step_shapes(episodes[0]):
       raise DatasetError(
           f'dataset {one_path} does not match {path.split(",")[0]}: steps of shapes '
           f'{_step_shapes(one[0])} vs {_step_shapes(episodes[0])}; datasets mixed into one '
           'run need the same observations and actions')
     episodes += one
+    indices += one_indices
+    first_index += num_kept
     metadata = one_metadata if metadata is None else metadata
     num_available += available
-  return episodes, metadata, num_available
+  return episodes, indices, metadata, num_available
 
 
 def _step_shapes(episode: Dict[str, Any]) -> Dict[str, Any]:
@@ -67,37 +81,74 @@ def _step_shapes(episode: Dict[str, Any]) -> Dict[str, Any]:
   return {**shapes, 'action': tuple(np.shape(steps['action'])[1:])}
 
 
-def _load_one_dataset(config: ml_collections.ConfigDict, path: str):
-  episodes, metadata = rlds.load_episodes(path, config.data.split)
+def iterate_training_episodes(config: ml_collections.ConfigDict,
+                              path: str) -> Iterator[Dict[str, Any]]:
+  """The episodes `load_episodes` keeps (same filters, same order), read one at a time:
+  for converting a dataset too large to hold (`data.streaming`)."""
+  for one_path in path.split(','):
+    reader, metadata = rlds.iterate_episodes(one_path, config.data.split)
+    _check_env(config, one_path, metadata)
+    kept = 0
+    for episode in reader:
+      if config.data.max_episodes and kept >= config.data.max_episodes:
+        break
+      if transitions_lib.passes_filters(episode, only_successful=config.data.only_successful,
+                                        min_return=config.data.min_return):
+        kept += 1
+        yield episode
+    if not kept:
+      raise DatasetError(f'no episodes of {one_path} pass the data filters')
+
+
+def _check_env(config: ml_collections.ConfigDict, path: str, metadata: Dict[str, Any]) -> None:
   data_env = metadata.get('env_name')
   if data_env is not None and data_env != config.env.name:
     raise DatasetError(
         f'dataset {path} was collected on {data_env!r} but the config trains on '
         f'{config.env.name!r}'
     )
-  num_available = len(episodes)
-  episodes = transitions_lib.filter_episodes(
-      episodes,
-      only_successful=config.data.only_successful,
-      min_return=config.data.min_return,
-  )
-  if config.data.max_episodes:
-    episodes = episodes[: config.data.max_episodes]
-  if not episodes:
+
+
+def _load_one_dataset(config: ml_collections.ConfigDict, path: str,
+                      shards: Optional[Tuple[Sequence[int], int]], first_index: int):
+  """(kept episodes, their indices, metadata, episodes in the dataset, episodes that pass
+  the filters, up to `data.max_episodes`)."""
+  reader, metadata = rlds.iterate_episodes(path, config.data.split)
+  _check_env(config, path, metadata)
+  mine, num_shards = shards if shards is not None else ((0,), 1)
+  mine = set(mine)
+  episodes, indices, num_read, num_kept = [], [], 0, 0
+  for episode in reader:
+    num_read += 1
+    if config.data.max_episodes and num_kept >= config.data.max_episodes:
+      continue  # counted, not kept
+    if not transitions_lib.passes_filters(episode, only_successful=config.data.only_successful,
+                                          min_return=config.data.min_return):
+      continue
+    if (first_index + num_kept) % num_shards in mine:
+      episodes.append(episode)
+      indices.append(first_index + num_kept)
+    num_kept += 1
+  if not num_kept:
     raise DatasetError(f'no episodes of {path} pass the data filters')
-  return episodes, metadata, num_available
+  return episodes, indices, metadata, num_read, num_kept
 
 
 def load_transitions(
-    config: ml_collections.ConfigDict, path: str, env: Any
+    config: ml_collections.ConfigDict, path: str, env: Any,
+    shards: Optional[Tuple[Sequence[int], int]] = None,
 ) -> Tuple[Dict[str, Any], Dict[str, Any]]:
-  """Reads, filters and flattens the dataset, and checks that it fits `env`.
+  """Reads, filters and flattens the dataset (this process's `shards` of it, see
+  `load_episodes`), and checks that it fits `env`.
 
   Returns:
     (transitions, info) where info counts the episodes and transitions used.
   """
-  episodes, _, num_available = load_episodes(config, path)
-  transitions = transitions_lib.episodes_to_transitions(episodes, config.data.action_key)
+  episodes, indices, _, num_available = _read_episodes(config, path, shards)
+  if not episodes:
+    raise DatasetError(f'the dataset {path} has no episodes for data shards {shards[0]}')
+  transitions = transitions_lib.episodes_to_transitions(
+      episodes, config.data.action_key, episode_indices=indices)
   transitions_lib.check_matches_env(
       transitions, envs.observation_spec(env), env.action_size, source=path
   )

@@ -1,6 +1,11 @@
-"""A dataset held in device memory, sampled inside compiled code (no host round trip)."""
+"""A dataset held in device memory, sampled inside compiled code (no host round trip).
 
-from typing import Any, Dict, Optional
+Two layouts: replicated (every device holds every row: one device, or data small enough to
+copy) and sharded (the rows split over the mesh's data axis, each device sampling its own
+shard: several devices or processes, each holding only its part).
+"""
+
+from typing import Any, Dict, Optional, Sequence
 
 import flax
 import jax
@@ -14,11 +19,18 @@ class DeviceDataset:
 
   Rows are sampled uniformly, or in proportion to per-row weights (a task mixture, see
   `data.mixtures`) through their cumulative sum `cdf`, computed once.
+
+  Sharded (`counts` set): arrays are [num_shards, rows, ...], split over the mesh's data
+  axis; shard s holds `counts[s]` real rows (the rest pad it to a common length), and each
+  shard's rows fill its 1/num_shards of every batch. The draw depends only on the key, not
+  on which process holds which shard, so 2 processes of 1 device sample exactly what 1
+  process of 2 devices does.
   """
 
   data: Dict[str, Any]
-  size: int = flax.struct.field(pytree_node=False)
-  cdf: Optional[jax.Array] = None  # float32 [size] cumulative row weights; None: uniform
+  size: int = flax.struct.field(pytree_node=False)  # real rows in all
+  cdf: Optional[jax.Array] = None  # float32 [(shards,) rows] cumulative weights; None: uniform
+  counts: Optional[jax.Array] = None  # int32 [num_shards] real rows per shard; None: replicated
 
   @classmethod
   def from_numpy(cls, data: Dict[str, Any], sharding: Optional[jax.sharding.Sharding] = None,
@@ -37,11 +49,70 @@ class DeviceDataset:
     put = (lambda x: jax.device_put(x, sharding)) if sharding is not None else jax.device_put
     return cls(data=put(data), size=size, cdf=None if cdf is None else put(cdf))
 
+  @classmethod
+  def from_shards(cls, shards: Sequence[Dict[str, Any]], sharding: jax.sharding.NamedSharding,
+                  *, num_shards: int, rows: int, size: int,
+                  row_weights: Optional[Sequence[np.ndarray]] = None):
+    """A sharded dataset from this process's shards (in mesh order).
+
+    Args:
+      shards: this process's shards, each a dict of arrays with its own number of rows.
+      sharding: splits the leading (shard) axis over the mesh's data axis.
+      num_shards: shards over all processes (the data axis' size).
+      rows: the common padded length (at least every shard's rows, over all processes).
+      size: real rows over all shards.
+      row_weights: per shard, non-negative per-row sampling weights (a task mixture).
+    """
+    def pad(x):
+      x = np.asarray(x)
+      return np.concatenate([x, np.zeros((rows - len(x),) + x.shape[1:], x.dtype)])
+
+    def global_array(local):
+      local = np.stack(local)
+      return jax.make_array_from_process_local_data(
+          sharding, local, (num_shards,) + local.shape[1:])
+
+    counts = [len(jax.tree.leaves(shard)[0]) for shard in shards]
+    if min(counts) < 1 or max(counts) > rows:
+      raise ValueError(f'every shard needs 1 to {rows} rows, got {counts}')
+    data = jax.tree.map(lambda *parts: global_array([pad(p) for p in parts]), *shards)
+    cdf = None
+    if row_weights is not None:
+      cdfs = []
+      for weights, count in zip(row_weights, counts):
+        weights = np.asarray(weights, np.float64)
+        if weights.shape != (count,) or np.any(weights < 0) or weights.sum() <= 0:
+          raise ValueError(f'row_weights must be {count} non-negative numbers, not all 0')
+        cdfs.append(pad(np.cumsum(weights / weights.sum())).astype(np.float32))
+        cdfs[-1][count:] = 1.0
+      cdf = global_array(cdfs)
+    return cls(data=data, size=size, cdf=cdf,
+               counts=global_array([np.asarray(c, np.int32) for c in counts]))
+
   def sample(self, rng: jax.Array, batch_size: int) -> Dict[str, Any]:
     """A sampled batch (with replacement), for use inside jit."""
+    if self.counts is not None:
+      return self._sample_shards(rng, batch_size)
     if self.cdf is None:
       indices = jax.random.randint(rng, (batch_size,), 0, self.size)
     else:
       draws = jax.random.uniform(rng, (batch_size,)) * self.cdf[-1]
       indices = jp.minimum(jp.searchsorted(self.cdf, draws, side='right'), self.size - 1)
     return jax.tree.map(lambda x: jp.take(x, indices, axis=0), self.data)
+
+  def _sample_shards(self, rng: jax.Array, batch_size: int) -> Dict[str, Any]:
+    """Each shard draws batch_size / num_shards of its own rows; shard-major batch order."""
+    num_shards = self.counts.shape[0]
+    per_shard = batch_size // num_shards
+    keys = jax.random.split(rng, num_shards)
+    if self.cdf is None:
+      indices = jax.vmap(lambda k, n: jax.random.randint(k, (per_shard,), 0, n))(
+          keys, self.counts)
+    else:
+      def weighted(key, cdf, count):
+        draws = jax.random.uniform(key, (per_shard,))
+        return jp.minimum(jp.searchsorted(cdf, draws, side='right'), count - 1)
+      indices = jax.vmap(weighted)(keys, self.cdf, self.counts)
+    take = jax.vmap(lambda x, i: jp.take(x, i, axis=0))
+    return jax.tree.map(
+        lambda x: take(x, indices).reshape((num_shards * per_shard,) + x.shape[2:]), self.data)

@@ -28,20 +28,55 @@ def compute(
     normalize_actions: bool = True,
 ) -> Normalization:
   """Per-dimension mean and std of float observations and of actions (std floored)."""
-  def stats(x, enabled):
+  return from_moments(moments(transitions), min_std=min_std,
+                      normalize_observations=normalize_observations,
+                      normalize_actions=normalize_actions)
+
+
+def moments(transitions: Mapping[str, Any]) -> Dict[str, np.ndarray]:
+  """Per key: [3, ...] float64 count, mean and variance of the float observations
+  (`observation/KEY`) and of the actions (`action`). Moments of parts of a dataset (each
+  process's shard) merge exactly into the whole's with `merge_moments`."""
+  def one(x):
     x = np.asarray(x, np.float64)
+    return np.stack([np.full(x.shape[1:], x.shape[0], np.float64), x.mean(0), x.var(0)])
+
+  result = {f'observation/{k}': one(v) for k, v in transitions['observation'].items()
+            if np.issubdtype(np.asarray(v).dtype, np.floating)}
+  result['action'] = one(transitions['action'])
+  return result
+
+
+def merge_moments(parts: np.ndarray) -> np.ndarray:
+  """[parts, 3, ...] moments of disjoint parts -> [3, ...] moments of their union."""
+  counts, means, variances = parts[:, 0], parts[:, 1], parts[:, 2]
+  total = counts.sum(0)
+  mean = (counts * means).sum(0) / total
+  variance = (counts * (variances + np.square(means - mean))).sum(0) / total
+  return np.stack([total, mean, variance])
+
+
+def from_moments(
+    stats: Mapping[str, np.ndarray],
+    *,
+    min_std: float,
+    normalize_observations: bool = True,
+    normalize_actions: bool = True,
+) -> Normalization:
+  """The normalisation that `moments` (of the whole dataset) give; disabled parts are the
+  identity (mean 0, std 1)."""
+  def mean_std(key, enabled):
+    _, mean, variance = stats[key]
     if not enabled:
-      return np.zeros(x.shape[1:], np.float32), np.ones(x.shape[1:], np.float32)
-    return (
-        x.mean(0).astype(np.float32),
-        np.maximum(x.std(0), min_std).astype(np.float32),
-    )
+      return np.zeros(mean.shape, np.float32), np.ones(mean.shape, np.float32)
+    return mean.astype(np.float32), np.maximum(np.sqrt(variance), min_std).astype(np.float32)
 
   obs_mean, obs_std = {}, {}
-  for key, value in transitions['observation'].items():
-    if np.issubdtype(np.asarray(value).dtype, np.floating):
-      obs_mean[key], obs_std[key] = stats(value, normalize_observations)
-  action_mean, action_std = stats(transitions['action'], normalize_actions)
+  for key in stats:
+    if key.startswith('observation/'):
+      name = key[len('observation/'):]
+      obs_mean[name], obs_std[name] = mean_std(key, normalize_observations)
+  action_mean, action_std = mean_std('action', normalize_actions)
   return Normalization(obs_mean, obs_std, action_mean, action_std)
 
 

@@ -6,7 +6,7 @@ before anything else touches it, so it never takes GPU memory from JAX.
 
 import json
 import os
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -139,6 +139,15 @@ def load_episodes(
     path: str, split: str = 'train'
 ) -> Tuple[List[episodes_lib.Episode], Dict[str, Any]]:
   """Reads every episode of `split` into numpy, with the dataset's metadata (or {})."""
+  episodes, metadata = iterate_episodes(path, split)
+  return list(episodes), metadata
+
+
+def iterate_episodes(
+    path: str, split: str = 'train'
+) -> Tuple[Iterator[episodes_lib.Episode], Dict[str, Any]]:
+  """The episodes of `split` one at a time, in the dataset's order, and its metadata (or {}):
+  a reader that keeps only some of them (a process's shard) never holds the others."""
   if not dataset_exists(path):
     raise DatasetError(f'no RLDS dataset at {path} (no dataset_info.json there)')
   try:
@@ -147,11 +156,13 @@ def load_episodes(
   except (ValueError, KeyError, tf.errors.OpError) as e:
     raise DatasetError(f'cannot read the dataset at {path}: {e}') from e
   dataset = dataset.map(_decode_steps, num_parallel_calls=tf.data.AUTOTUNE)
-  episodes = []
-  for episode in tfds.as_numpy(dataset):
-    metadata = episode.get('episode_metadata', {})
-    if isinstance(metadata.get('source'), bytes):
-      metadata['source'] = metadata['source'].decode()
-    episodes.append(episode)
+
+  def episodes():
+    for episode in tfds.as_numpy(dataset):
+      metadata = episode.get('episode_metadata', {})
+      if isinstance(metadata.get('source'), bytes):
+        metadata['source'] = metadata['source'].decode()
+      yield episode
+
   metadata = builder.info.metadata
-  return episodes, json.loads(json.dumps(dict(metadata))) if metadata else {}
+  return episodes(), json.loads(json.dumps(dict(metadata))) if metadata else {}

@@ -1,6 +1,6 @@
 """Flattening RLDS episodes to (observation, action) transitions and checking them."""
 
-from typing import Any, Dict, Mapping, Sequence
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -9,7 +9,8 @@ from imitation.errors import DatasetError
 
 
 def episodes_to_transitions(
-    episodes: Sequence[episodes_lib.Episode], action_key: str = 'action'
+    episodes: Sequence[episodes_lib.Episode], action_key: str = 'action',
+    episode_indices: Optional[Sequence[int]] = None,
 ) -> Dict[str, Any]:
   """Concatenates every non-final step: `{'observation': {...}, 'action': [N, A], ...}`.
 
@@ -25,7 +26,9 @@ def episodes_to_transitions(
         f'steps have no {action_key!r} field; fields: {sorted(episodes[0]["steps"])}'
     )
   parts = {'observation': [], 'action': [], 'task_id': [], 'episode_index': []}
-  for index, episode in enumerate(episodes):
+  if episode_indices is None:
+    episode_indices = range(len(episodes))
+  for index, episode in zip(episode_indices, episodes):
     steps = episode['steps']
     keep = ~np.asarray(steps['is_last'], bool)
     parts['observation'].append({k: v[keep] for k, v in steps['observation'].items()})
@@ -81,12 +84,16 @@ def filter_episodes(
     min_return: float = -np.inf,
 ) -> list:
   """Quality filter: keeps episodes that succeeded (if asked) and reached `min_return`."""
-  kept = []
-  for episode in episodes:
-    metadata = episode.get('episode_metadata', {})
-    if only_successful and not metadata.get('success', False):
-      continue
-    if float(metadata.get('return', np.inf)) < min_return:
-      continue
-    kept.append(episode)
-  return kept
+  return [e for e in episodes
+          if passes_filters(e, only_successful=only_successful, min_return=min_return)]
+
+
+def passes_filters(
+    episode: episodes_lib.Episode, *, only_successful: bool = False,
+    min_return: float = -np.inf,
+) -> bool:
+  """Whether one episode passes `filter_episodes`' quality filter."""
+  metadata = episode.get('episode_metadata', {})
+  if only_successful and not metadata.get('success', False):
+    return False
+  return float(metadata.get('return', np.inf)) >= min_return

@@ -1,8 +1,11 @@
 """Name -> environment constructor registry, so configs can name tasks as strings."""
 
+import contextlib
 from typing import Any, Callable, Dict, List, Mapping
 
 from brax.envs.base import Env
+import jax
+from mujoco import mjx
 
 from imitation.envs import wrappers
 
@@ -22,7 +25,27 @@ def make(name: str, **kwargs: Any) -> Env:
     raise ValueError(
         f'unknown task {name!r}; registered tasks: {", ".join(sorted(_REGISTRY))}'
     )
-  return _REGISTRY[name](**kwargs)
+  if jax.process_count() == 1:
+    return _REGISTRY[name](**kwargs)
+  with _mjx_models_on_local_device():
+    return _REGISTRY[name](**kwargs)
+
+
+@contextlib.contextmanager
+def _mjx_models_on_local_device():
+  """MJX puts a model on `jax.devices()[0]` unless told otherwise, and in a multi-process run
+  that device is process 0's: the other processes could not run the env (nor copy the
+  model over). Brax's loader names no device, so this names this process's own."""
+  put_model = mjx.put_model
+
+  def put_model_locally(model, device=None, **kwargs):
+    return put_model(model, device=device or jax.local_devices()[0], **kwargs)
+
+  mjx.put_model = put_model_locally
+  try:
+    yield
+  finally:
+    mjx.put_model = put_model
 
 
 def registered_tasks() -> List[str]:

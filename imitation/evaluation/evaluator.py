@@ -8,13 +8,16 @@ import numpy as np
 
 from imitation import envs
 from imitation.envs import rollout as rollout_lib
+from imitation.training import distributed
 
 
 class Evaluator:
   """Compiles one rollout of `num_episodes` parallel episodes; call it as often as needed.
 
   The learner and the expert are evaluated by the same compiled program (`beta` picks who
-  acts), so comparing them costs no second compilation.
+  acts), so comparing them costs no second compilation. In a multi-process run each process
+  plays its share of the episodes (the same starts as one process would) on its own device,
+  and the results are gathered, so every process returns the same summary.
   """
 
   def __init__(
@@ -28,10 +31,13 @@ class Evaluator:
     self.horizon = horizon
     self._task_names = envs.task_names(env)
     rollout = rollout_lib.make_rollout(env, horizon, act_fn)
+    mine = distributed.split_evenly(num_episodes, 'eval.num_episodes')
 
     def evaluate(policy_params, rng, beta):
       rng_reset, rng_rollout = jax.random.split(rng)
-      reset_keys = jax.random.split(rng_reset, num_episodes)
+      reset_keys = jax.random.split(rng_reset, num_episodes)[mine]
+      if jax.process_count() > 1:
+        rng_rollout = jax.random.fold_in(rng_rollout, jax.process_index())
       trajectory = rollout(policy_params, reset_keys, rng_rollout, beta)
       return rollout_lib.episode_statistics(trajectory)
 
@@ -46,7 +52,8 @@ class Evaluator:
     `per_task` maps each task (the env's task name, or the task id for an env without
     names) to its success rate, mean return and episode count.
     """
-    stats = jax.device_get(self._evaluate(policy_params, rng, beta))
+    stats = jax.device_get(self._evaluate(distributed.local_copy(policy_params), rng, beta))
+    stats = {k: distributed.gather_rows(v) for k, v in stats.items()}
     success = np.asarray(stats['success'], np.float64)
     returns = np.asarray(stats['return'], np.float64)
     summary = {

@@ -5,6 +5,8 @@ too: its `log_prob` is the negative half squared error, which makes maximum like
 the MSE loss.
 """
 
+import math
+
 import flax
 import jax
 from jax import numpy as jp
@@ -27,7 +29,7 @@ class Deterministic:
     return -0.5 * jp.sum(jp.square(action - self.loc), axis=-1)
 
 
-_LOG_2PI = jp.log(2.0 * jp.pi)
+_LOG_2PI = math.log(2.0 * math.pi)
 
 
 def _gaussian_log_prob(action, loc, scale):

@@ -36,8 +36,9 @@ class Learner:
     uncertainty: optional `uncertainty((params, normalization), observation_batch) ->
       [batch]`, for gates that hand control to the expert where the learner is unsure.
     exportable: whether `export_policy` can save the params as one policy network.
-    prepare: optional `prepare(train_state, transitions) -> train_state`, run once on a
-      fresh state with the training data (e.g. loss weights from each task's data size).
+    prepare: optional `prepare(train_state, task_ids) -> train_state`, run once on a
+      fresh state with the task id of every training example, of every process (e.g.
+      loss weights from each task's data size).
     after_eval: optional `after_eval(train_state, evaluation) -> (train_state, metrics)`,
       run by the host loop after each evaluation: a learner that adapts to how it is doing
       (success-rate loss weights) changes its state there and returns what to log.

@@ -5,13 +5,14 @@ state it is given, so a run restored from a checkpoint continues where it stoppe
 """
 
 import time
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import jax
 import ml_collections
 import tqdm
 
 from imitation.data.device_dataset import DeviceDataset
+from imitation.data.streaming import Stream
 from imitation.errors import ConfigError
 from imitation.training import checkpoint as checkpoint_lib
 from imitation.training import metric_writer
@@ -31,7 +32,7 @@ def check_train_config(config: ml_collections.ConfigDict) -> None:
 
 def fit(
     state: Any,
-    dataset: DeviceDataset,
+    dataset: Union[DeviceDataset, Stream],
     update: update_loop.UpdateFn,
     *,
     config: ml_collections.ConfigDict,
@@ -47,7 +48,8 @@ def fit(
 
   Args:
     state: the train state to continue from (step 0 or a restored checkpoint).
-    dataset: device-resident training data.
+    dataset: device-resident training data, sampled on device; or a `Stream` of batches
+      read from disk, whose position is saved with each checkpoint.
     update: the agent's pure update.
     config: the `train` config section.
     mesh: devices to shard the batch over.
@@ -64,10 +66,15 @@ def fit(
     (None if this call did not reach it, e.g. stopped early or already finished).
   """
   check_train_config(config)
-  chunk = update_loop.make_train_chunk(
-      update, batch_size=config.batch_size, steps_per_call=config.steps_per_call, mesh=mesh,
-      unroll=config.scan_unroll,
-  )
+  streaming = isinstance(dataset, Stream)
+  if streaming:
+    chunk = update_loop.make_stream_chunk(
+        update, batch_size=config.batch_size, mesh=mesh, unroll=config.scan_unroll)
+  else:
+    chunk = update_loop.make_train_chunk(
+        update, batch_size=config.batch_size, steps_per_call=config.steps_per_call, mesh=mesh,
+        unroll=config.scan_unroll,
+    )
   step = int(jax.device_get(state.step))
   bar = tqdm.tqdm(
       total=config.num_steps, initial=step, disable=not progress_bar, unit='step',
@@ -76,9 +83,18 @@ def fit(
   last_time = time.time()
   final_eval = None
   while step < config.num_steps:
-    state, metrics = chunk(state, dataset)
+    data_state, waited = None, 0.0
+    if streaming:
+      wait_start = time.time()
+      batches, data_state = dataset.next_chunk()
+      waited = time.time() - wait_start
+      state, metrics = chunk(state, batches)
+    else:
+      state, metrics = chunk(state, dataset)
     step += config.steps_per_call
     metrics = jax.device_get(metrics)
+    if streaming:  # time the loop stood waiting for input: ~0 when the pipeline keeps up
+      metrics['data_wait_s'] = waited
     now = time.time()
     metrics['steps_per_second'] = config.steps_per_call / (now - last_time)
     last_time = now
@@ -95,7 +111,7 @@ def fit(
         final_eval = eval_metrics
       last_time = time.time()  # keep evaluation out of the update throughput
     if step % config.checkpoint_every == 0 or step == config.num_steps:
-      checkpointer.save(step, state)
+      checkpointer.save(step, state, data_state)
     bar.set_postfix(postfix, refresh=False)
     bar.update(config.steps_per_call)
     if stop_at_step is not None and step >= stop_at_step:

@@ -19,7 +19,8 @@ def make_train_chunk(
   """Returns jitted `chunk(state, dataset) -> (state, mean metrics)` running `steps_per_call`
   updates in a `lax.scan`, each on a batch sampled on device from `dataset`.
 
-  State and dataset are replicated over the mesh; each sampled batch is constrained to be
+  State is replicated over the mesh, the dataset replicated or sharded (it keeps the
+  sharding it was put with, see `DeviceDataset`); each sampled batch is constrained to be
   split over the data axis, so XLA partitions the update's batch computation across
   devices (and all-reduces the gradients) without the update knowing.
 
@@ -43,7 +44,29 @@ def make_train_chunk(
 
   return jax.jit(
       chunk,
-      in_shardings=(replicated, replicated),
+      in_shardings=(replicated, None),  # None: the dataset's own sharding
       out_shardings=(replicated, replicated),
       donate_argnums=0,
   )
+
+
+def make_stream_chunk(
+    update: UpdateFn, *, batch_size: int, mesh: Mesh, unroll: int = 1
+) -> Callable[[Any, Dict[str, jax.Array]], Tuple[Any, Dict[str, jax.Array]]]:
+  """Returns jitted `chunk(state, batches) -> (state, mean metrics)`: one update per leading
+  index of `batches` ([steps, batch_size, ...], batch split over the data axis), as
+  `make_train_chunk` does with batches read from disk (`data.streaming`) instead of
+  sampled on device."""
+  sharding.check_batch_size(batch_size, mesh)
+  replicated = sharding.replicated(mesh)
+
+  def chunk(state, batches):
+    def body(state, batch):
+      rng, rng_update = jax.random.split(state.rng)
+      return update(state.replace(rng=rng), batch, rng_update)
+
+    state, metrics = jax.lax.scan(body, state, batches, unroll=unroll)
+    return state, jax.tree.map(jp.mean, metrics)
+
+  return jax.jit(chunk, in_shardings=(replicated, sharding.steps_batch_sharded(mesh)),
+                 out_shardings=(replicated, replicated), donate_argnums=0)
