@@ -37,13 +37,13 @@ def main(argv):
   del argv
   experiments_common.quiet_third_party_logs()
   config = bc_config.get_config(_CONFIG.value)
-  source = {'benchmark': _DATA.value, 'frame_stack': config.env.frame_stack}
+  source = streaming.source_of(config, _DATA.value)  # as a training run's: reused by both
   meta = streaming.read_meta(_STREAM_DIR.value)
   if not streaming.matches(meta, source):
     start = time.time()
     meta = streaming.convert(demonstrations.iterate_training_episodes(config, _DATA.value),
                              _STREAM_DIR.value, frame_stack=config.env.frame_stack,
-                             source=source)
+                             action_key=config.data.action_key, source=source)
     print(f'converted {meta["num_transitions"]:,} transitions in {time.time() - start:.0f} s')
   mesh = sharding.make_mesh(config.num_devices)
   rows = config.train.steps_per_call * config.train.batch_size

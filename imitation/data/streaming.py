@@ -131,6 +131,15 @@ def _finish(parts: list) -> np.ndarray:
   return normalization_lib.merge_moments(np.stack(parts))
 
 
+def source_of(config: Any, path: str) -> Dict[str, Any]:
+  """What a conversion of `path` under `config` depends on: the datasets, split, target
+  field, data filters and frame stack (`matches` compares it)."""
+  data = config.data
+  return {'path': path, 'split': data.split, 'action_key': data.action_key,
+          'max_episodes': data.max_episodes, 'only_successful': data.only_successful,
+          'min_return': data.min_return, 'frame_stack': config.env.frame_stack}
+
+
 def read_meta(directory: str) -> Optional[Dict[str, Any]]:
   """The metadata of a finished conversion in `directory`, or None."""
   path = os.path.join(directory, META_FILE)
@@ -170,7 +179,8 @@ def task_ids(meta: Mapping[str, Any]) -> np.ndarray:
 
 class TransitionSource:
   """Random access to transitions; index i rebuilds step i's frame stack from its episode's
-  records i - k + 1 .. i (clamped at the episode's first step)."""
+  records i - k + 1 .. i (clamped at the episode's first step). `read_batch` reads many at
+  once (ArrayRecord's batched read, about 25x faster than one record at a time)."""
 
   def __init__(self, directory: str, meta: Mapping[str, Any]):
     self._records = grain.sources.ArrayRecordDataSource(
@@ -181,18 +191,29 @@ class TransitionSource:
   def __len__(self) -> int:
     return self._length
 
+  def _read(self, indices) -> list:
+    return [pickle.loads(r) for r in self._records.__getitems__([int(i) for i in indices])]
+
   def _record(self, index: int) -> Dict[str, Any]:
-    return pickle.loads(self._records[index])
+    return self._read([index])[0]
 
   def __getitem__(self, index: int) -> Dict[str, Any]:
-    record = self._record(int(index))
-    observation = record['observation']
+    return jax.tree.map(lambda x: x[0], self.read_batch(np.asarray([index])))
+
+  def read_batch(self, indices: np.ndarray) -> Dict[str, Any]:
+    """{'observation': {...}, 'action': ...} of the transitions `indices`, stacked."""
+    records = self._read(indices)
+    observation = {k: np.stack([r['observation'][k] for r in records])
+                   for k in records[0]['observation']}
     if self._frame_stack > 1 and 'image' in observation:
-      frames = [self._record(max(index - back, record['first']))['observation']['image']
-                for back in range(self._frame_stack - 1, 0, -1)]
-      observation = {**observation,
-                     'image': np.concatenate(frames + [observation['image']], axis=-1)}
-    return {'observation': observation, 'action': record['action']}
+      firsts = np.asarray([r['first'] for r in records])
+      backs = np.arange(self._frame_stack - 1, 0, -1)  # oldest earlier frame first
+      earlier = np.maximum(np.asarray(indices)[:, None] - backs[None], firsts[:, None])
+      frames = np.stack([r['observation']['image'] for r in self._read(earlier.ravel())])
+      frames = frames.reshape(earlier.shape + frames.shape[1:])  # [batch, k - 1, H, W, C]
+      observation['image'] = np.concatenate(
+          [frames[:, j] for j in range(len(backs))] + [observation['image']], axis=-1)
+    return {'observation': observation, 'action': np.stack([r['action'] for r in records])}
 
 
 class Stream:
@@ -214,9 +235,11 @@ class Stream:
     self._global_rows = (steps_per_call, batch_size)
     self._sharding = sharding
     self._device_prefetch = device_prefetch
-    dataset = grain.MapDataset.source(TransitionSource(directory, meta)).shuffle(seed=seed)
-    dataset = dataset[jax.process_index()::processes].repeat(None)
-    self._dataset = dataset.batch(self._rows[1], drop_remainder=True)  # one update's rows
+    source = TransitionSource(directory, meta)
+    indices = grain.MapDataset.range(len(source)).shuffle(seed=seed)
+    indices = indices[jax.process_index()::processes].repeat(None)
+    # One element per update: this process's rows of it, read in one batched call.
+    self._dataset = indices.batch(self._rows[1], drop_remainder=True).map(source.read_batch)
     self._read_options = grain.ReadOptions(num_threads=num_threads, prefetch_buffer_size=prefetch)
     self._iterator = None
     self._start_state: Optional[Dict[str, Any]] = None

@@ -182,9 +182,7 @@ class Run:
       raise ConfigError('data.pipeline=stream samples every transition alike: '
                         f'data.task_mixture={section.task_mixture!r} needs data.pipeline=device')
     directory = section.get('stream_dir') or self.path('stream')
-    source = {'path': path, 'split': section.split, 'action_key': section.action_key,
-              'max_episodes': section.max_episodes, 'only_successful': section.only_successful,
-              'min_return': section.min_return, 'frame_stack': self.config.env.frame_stack}
+    source = streaming.source_of(self.config, path)
     meta = streaming.read_meta(directory)
     if self.is_writer and not streaming.matches(meta, source):
       logging.info('converting %s into transition records in %s', path, directory)
