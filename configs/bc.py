@@ -149,9 +149,9 @@ def get_config(arg: str = 'reach') -> ml_collections.ConfigDict:
   # than memory: converted once into transition records in stream_dir, '' = WORKDIR/stream).
   config.data.pipeline = 'device'
   config.data.stream_dir = ''
-  # Streaming: reader threads, batches (of one update) read ahead, chunks (steps_per_call
-  # updates) placed on the devices ahead.
-  config.data.streaming = dict(num_threads=8, prefetch=32, device_prefetch=2)
+  # Streaming: reader threads, chunks (steps_per_call updates' rows) read ahead on the host,
+  # chunks placed on the devices ahead.
+  config.data.streaming = dict(num_threads=4, prefetch=4, device_prefetch=2)
 
   config.normalization = ml_collections.ConfigDict()
   config.normalization.observations = True

@@ -18,6 +18,8 @@ def episodes_to_transitions(
     episodes: RLDS episodes as numpy dicts.
     action_key: the step field that is the training target: 'action' (what was executed)
       or 'expert_action' (the expert's label, which is what DAgger learns from).
+    episode_indices: each episode's number in the whole dataset (a process's shard keeps
+      the whole's numbers); default 0, 1, ... Rows carry it as `episode_index`.
   """
   if not episodes:
     raise DatasetError('the dataset holds no episodes')
@@ -25,26 +27,29 @@ def episodes_to_transitions(
     raise DatasetError(
         f'steps have no {action_key!r} field; fields: {sorted(episodes[0]["steps"])}'
     )
-  parts = {'observation': [], 'action': [], 'task_id': [], 'episode_index': []}
   if episode_indices is None:
     episode_indices = range(len(episodes))
-  for index, episode in zip(episode_indices, episodes):
-    steps = episode['steps']
-    keep = ~np.asarray(steps['is_last'], bool)
-    parts['observation'].append({k: v[keep] for k, v in steps['observation'].items()})
-    parts['action'].append(np.asarray(steps[action_key], np.float32)[keep])
-    task_id = episode.get('episode_metadata', {}).get('task_id', 0)
-    parts['task_id'].append(np.full(keep.sum(), task_id, np.int32))
-    parts['episode_index'].append(np.full(keep.sum(), index, np.int32))
-  keys = parts['observation'][0].keys()
-  return {
-      'observation': {
-          k: np.concatenate([o[k] for o in parts['observation']]) for k in keys
-      },
-      'action': np.concatenate(parts['action']),
-      'task_id': np.concatenate(parts['task_id']),
-      'episode_index': np.concatenate(parts['episode_index']),
+  # Filled in place, episode by episode: no second (masked) copy of the steps is ever held.
+  keeps = [~np.asarray(e['steps']['is_last'], bool) for e in episodes]
+  total = int(sum(k.sum() for k in keeps))
+  first = episodes[0]['steps']
+  result = {
+      'observation': {k: np.empty((total,) + np.shape(v)[1:], np.asarray(v).dtype)
+                      for k, v in first['observation'].items()},
+      'action': np.empty((total,) + np.shape(first[action_key])[1:], np.float32),
+      'task_id': np.empty(total, np.int32),
+      'episode_index': np.empty(total, np.int32),
   }
+  row = 0
+  for index, episode, keep in zip(episode_indices, episodes, keeps):
+    steps, end = episode['steps'], row + int(keep.sum())
+    for k, v in steps['observation'].items():
+      result['observation'][k][row:end] = v[keep]
+    result['action'][row:end] = np.asarray(steps[action_key])[keep]
+    result['task_id'][row:end] = episode.get('episode_metadata', {}).get('task_id', 0)
+    result['episode_index'][row:end] = index
+    row = end
+  return result
 
 
 def check_matches_env(

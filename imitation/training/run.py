@@ -166,8 +166,10 @@ class Run:
           streaming.task_ids(meta),
           {k: meta[k] for k in ('num_demos', 'num_transitions', 'demo_success_rate')})
     transitions, info = self.training_data(path, env)
+    # Only the device copy outlives this call: the host arrays go once it is made.
     return TrainingInput(
-        self.device_dataset(transitions, task_names), transitions['observation'],
+        self.device_dataset(transitions, task_names),
+        jax.tree.map(lambda x: x[:1].copy(), transitions['observation']),
         self.normalization(transitions), distributed.gather_rows(transitions['task_id']), info)
 
   def stream(self, path: str) -> Tuple[Dict[str, Any], streaming.Stream]:
