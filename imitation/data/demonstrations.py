@@ -86,52 +86,53 @@ def iterate_training_episodes(config: ml_collections.ConfigDict,
   """The episodes `load_episodes` keeps (same filters, same order), read one at a time:
   for converting a dataset too large to hold (`data.streaming`)."""
   for one_path in path.split(','):
-    reader, metadata = rlds.iterate_episodes(one_path, config.data.split)
-    _check_env(config, one_path, metadata)
-    kept = 0
-    for episode in reader:
-      if config.data.max_episodes and kept >= config.data.max_episodes:
-        break
-      if transitions_lib.passes_filters(episode, only_successful=config.data.only_successful,
-                                        min_return=config.data.min_return):
-        kept += 1
-        yield episode
-    if not kept:
-      raise DatasetError(f'no episodes of {one_path} pass the data filters')
+    yield from _filtered_episodes(config, one_path, _open_dataset(config, one_path)[0], {})
 
 
-def _check_env(config: ml_collections.ConfigDict, path: str, metadata: Dict[str, Any]) -> None:
+def _open_dataset(config: ml_collections.ConfigDict, path: str):
+  """(an iterator over the episodes of `config.data.split`, the dataset's metadata), after
+  checking that the dataset was collected on `config.env.name`."""
+  reader, metadata = rlds.iterate_episodes(path, config.data.split)
   data_env = metadata.get('env_name')
   if data_env is not None and data_env != config.env.name:
     raise DatasetError(
         f'dataset {path} was collected on {data_env!r} but the config trains on '
         f'{config.env.name!r}'
     )
+  return reader, metadata
+
+
+def _filtered_episodes(config: ml_collections.ConfigDict, path: str, reader: Iterator,
+                       counts: Dict[str, int]) -> Iterator[Dict[str, Any]]:
+  """The episodes of `reader` that pass `config.data`'s filters, the first
+  `data.max_episodes` of them (0: all); `counts['read']` ends as the episodes in it."""
+  counts['read'], kept = 0, 0
+  for episode in reader:
+    counts['read'] += 1
+    if config.data.max_episodes and kept >= config.data.max_episodes:
+      continue  # counted, not kept
+    if transitions_lib.passes_filters(episode, only_successful=config.data.only_successful,
+                                      min_return=config.data.min_return):
+      kept += 1
+      yield episode
+  if not kept:
+    raise DatasetError(f'no episodes of {path} pass the data filters')
 
 
 def _load_one_dataset(config: ml_collections.ConfigDict, path: str,
                       shards: Optional[Tuple[Sequence[int], int]], first_index: int):
   """(kept episodes, their indices, metadata, episodes in the dataset, episodes that pass
   the filters, up to `data.max_episodes`)."""
-  reader, metadata = rlds.iterate_episodes(path, config.data.split)
-  _check_env(config, path, metadata)
+  reader, metadata = _open_dataset(config, path)
   mine, num_shards = shards if shards is not None else ((0,), 1)
   mine = set(mine)
-  episodes, indices, num_read, num_kept = [], [], 0, 0
-  for episode in reader:
-    num_read += 1
-    if config.data.max_episodes and num_kept >= config.data.max_episodes:
-      continue  # counted, not kept
-    if not transitions_lib.passes_filters(episode, only_successful=config.data.only_successful,
-                                          min_return=config.data.min_return):
-      continue
+  episodes, indices, counts, num_kept = [], [], {}, 0
+  for episode in _filtered_episodes(config, path, reader, counts):
     if (first_index + num_kept) % num_shards in mine:
       episodes.append(episode)
       indices.append(first_index + num_kept)
     num_kept += 1
-  if not num_kept:
-    raise DatasetError(f'no episodes of {path} pass the data filters')
-  return episodes, indices, metadata, num_read, num_kept
+  return episodes, indices, metadata, counts['read'], num_kept
 
 
 def load_transitions(
