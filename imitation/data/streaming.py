@@ -245,7 +245,6 @@ class Stream:
     processes = jax.process_count()
     if batch_size % processes:
       raise DatasetError(f'batch size {batch_size} is not divisible by {processes} processes')
-    self.size = meta['num_transitions']
     self._rows = (steps_per_call, batch_size // processes)
     self._global_rows = (steps_per_call, batch_size)
     self._sharding = sharding

@@ -4,9 +4,10 @@ import json
 import os
 from typing import Any, Dict, Mapping, Optional
 
-import jax
 import numpy as np
 from tensorboardX import SummaryWriter
+
+from imitation.training import distributed
 
 METRICS_FILE = 'metrics.jsonl'
 
@@ -42,7 +43,7 @@ class MetricWriter:
   """
 
   def __init__(self, workdir: str, resume_step: Optional[int] = None):
-    self._active = jax.process_index() == 0
+    self._active = distributed.is_writer()
     if self._active:
       metrics_path = os.path.join(workdir, METRICS_FILE)
       purge_step = None
