@@ -122,6 +122,12 @@ def get_config(arg: str = 'reach') -> ml_collections.ConfigDict:
   config.distributed = dict(coordinator_address='', num_processes=0, process_id=-1,
                             auto=False, timeout_s=300)
   config.progress_bar = True
+  # Members trained as one vmapped program (README "Many seeds in one program"): num_seeds
+  # seeds (seed, seed + 1, ...), each with its own demos, init, data order and evaluation
+  # episodes, for each of vmap.values of the hyperparameter vmap.name (one that changes no
+  # shape: optimizer.learning_rate, or optimizer.weight_decay with adamw).
+  config.num_seeds = 1
+  config.vmap = dict(name='', values=())
 
   config.env = common.env_config(args['task'])
   # Used only when data.path is empty: the default expert demonstrations.

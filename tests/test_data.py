@@ -216,6 +216,25 @@ def test_device_dataset_samples_rows_together():
     DeviceDataset.from_numpy({'a': np.zeros(3), 'b': np.zeros(4)})
 
 
+def test_a_dataset_padded_to_a_capacity_keeps_its_shape_and_samples_only_real_rows():
+  """DAgger's aggregate grows each round; padded to the last round's size it keeps one
+  shape, so the compiled sampler (and update) is traced once for every round."""
+  traces = []
+
+  @jax.jit
+  def draw(dataset, rng):
+    traces.append(1)
+    return dataset.sample(rng, 4096)
+
+  for rows in (3, 5, 8):
+    data = {'x': np.arange(1, rows + 1, dtype=np.float32)}
+    dataset = DeviceDataset.from_numpy(data, capacity=8)
+    assert dataset.size == 8
+    np.testing.assert_array_equal(np.unique(draw(dataset, jax.random.PRNGKey(rows))['x']),
+                                  data['x'])
+  assert len(traces) == 1
+
+
 def test_task_mixture_sets_each_task_share_of_the_batches():
   from imitation.data import mixtures  # pylint: disable=g-import-not-at-top
   from imitation.errors import ConfigError  # pylint: disable=g-import-not-at-top

@@ -18,3 +18,8 @@ def get_trainer(algorithm: str) -> Callable[..., Dict[str, Any]]:
   if algorithm not in TRAINERS:
     raise ConfigError(f'unknown algorithm {algorithm!r}; available: {", ".join(TRAINERS)}')
   return TRAINERS[algorithm]
+
+
+def train(config, workdir: str) -> Dict[str, Any]:
+  """Runs `config.algorithm`'s trainer on `config` in `workdir` (a sweep's or study's job)."""
+  return get_trainer(config.algorithm)(config, workdir)

@@ -17,11 +17,13 @@ import optax
 from imitation import envs
 from imitation import streams
 from imitation.data import normalization as normalization_lib
+from imitation.agents import vmapped
 from imitation.evaluation import acting
 from imitation.evaluation import evaluator as evaluator_lib
 from imitation.evaluation.evaluator import Evaluator
 from imitation.networks import augmentation
 from imitation.networks import policy as policy_lib
+from imitation.training import members as members_lib
 from imitation.training import optimizers
 from imitation.training import run as run_lib
 from imitation.training.learner import Learner, LossFn, gradient_step
@@ -125,7 +127,9 @@ def make_update(
 def make_learner(config: ml_collections.ConfigDict, action_size: int) -> Learner:
   """The BC policy, optimizer, init, update and act function that `config` describes."""
   policy = policy_lib.make_policy(config.network, action_size)
-  optimizer = optimizers.make_optimizer(config.optimizer, config.train.num_steps)
+  optimizer = optimizers.make_optimizer(
+      config.optimizer, config.train.num_steps,
+      injected=members_lib.injected_hyperparameters(config))
   return Learner(
       policy=policy,
       optimizer=optimizer,
@@ -156,6 +160,9 @@ def train(
   Returns:
     The results written to results.json (or {} when stopped early).
   """
+  if len(members_lib.members_of(config)) > 1:  # seeds (x a hyperparameter) in one program
+    return vmapped.train(config, workdir, stop_at_step=stop_at_step,
+                         make_learner=make_learner, algorithm=algorithm)
   run = run_lib.Run(config, workdir)
   env = envs.make_from_config(config.env)
   dataset_path = run.dataset_path()

@@ -18,12 +18,18 @@ round=k) and the policy is retrained on everything collected so far. Variants:
 Every round counts expert labels, interventions (takeovers) and environment steps.
 Progress (round, counters, the dataset's rounds) is saved after each step of a round, so a
 stopped run resumes in the round it was in without collecting a round twice.
+
+The aggregate that training reads stays in memory; each round's episodes are appended to the
+RLDS dataset by a background thread while the learner retrains, and the round counts as
+collected (in the progress file) only once they are on disk.
 """
 
+from concurrent import futures
+import copy
 import dataclasses
 import json
 import os
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from absl import logging
 import jax
@@ -43,6 +49,7 @@ from imitation.data import transitions as transitions_lib
 from imitation.envs import rollout as rollout_lib
 from imitation.errors import ConfigError
 from imitation.evaluation.evaluator import Evaluator
+from imitation.training import distributed
 from imitation.training import run as run_lib
 from imitation.training.learner import Learner
 
@@ -156,6 +163,8 @@ class _Setup:
   collect: Callable[..., rollout_lib.Trajectory]  # the compiled learner rollout
   evaluator: Evaluator
   eval_key: jax.Array
+  episodes: List[episodes_lib.Episode]  # the aggregate D_0 U ... U D_k, as training reads it
+  writer: futures.ThreadPoolExecutor  # appends each round to the dataset, off the main thread
 
   def fresh_state(self, run: run_lib.Run, rng: jax.Array):
     return run.init_state(self.learner, rng, self.example_observations, self.normalization)
@@ -178,8 +187,17 @@ def train(
   """
   check_config(config)
   run = run_lib.Run(config, workdir)
-  setup = _set_up(config, run)
   progress = _read_progress(run.workdir)
+  setup = _set_up(config, run, progress['collected_round'])
+  try:
+    return _train_rounds(config, run, setup, progress, stop_at_round)
+  finally:
+    setup.writer.shutdown(wait=True)  # a round's episodes reach the disk even on an error
+
+
+def _train_rounds(config, run, setup: _Setup, progress: Dict[str, Any],
+                  stop_at_round: Optional[int]) -> Dict[str, Any]:
+  """The rounds still to do, then the results (see `train`)."""
   resumed_after_round = progress['completed_round'] if progress['completed_round'] >= 0 else None
   state = evaluation = None
   if resumed_after_round is not None:  # the last completed round's final train state
@@ -189,14 +207,17 @@ def train(
 
   for round_index in range(progress['completed_round'] + 1, config.dagger.num_rounds + 1):
     params = None if state is None else state.params  # the previous round's policy
+    written = None
     if round_index == 0:
       progress['pending'] = {'beta': 1.0, 'expert_labels': setup.num_demo_steps,
                              'interventions': 0, 'env_steps': setup.num_demo_steps}
     elif progress['collected_round'] < round_index:  # not yet collected before a stop
-      progress['pending'] = _collect_round(config, run, setup, round_index, params)
+      progress['pending'], written = _collect_round(
+          config, run, setup, round_index, params, progress)
       progress['collected_round'] = round_index
-      run.write_json(PROGRESS_FILE, progress)
     state, num_transitions = _retrain(config, run, setup, round_index, params)
+    if written is not None:
+      written.result()  # the round is on disk (and recorded) before the round closes
     evaluation = setup.evaluator(state.policy_params, setup.eval_key)
     record = _account(progress, round_index, num_transitions, evaluation)
     run.write_json(PROGRESS_FILE, progress)
@@ -221,9 +242,10 @@ def train(
       rounds=progress['rounds'], resumed_after_round=resumed_after_round)
 
 
-def _set_up(config: ml_collections.ConfigDict, run: run_lib.Run) -> _Setup:
-  """The environment, learner, aggregated dataset (started with the demos), normalisation
-  and the compiled rollout and evaluator, as every round uses them."""
+def _set_up(config: ml_collections.ConfigDict, run: run_lib.Run, collected_round: int) -> _Setup:
+  """The environment, learner, aggregated dataset (started with the demos; read back up to
+  `collected_round` when resuming), normalisation and the compiled rollout and evaluator,
+  as every round uses them."""
   env = envs.make_from_config(config.env)
   observation_spec = envs.observation_spec(env)
   learner = make_learner(config, env.action_size)
@@ -237,7 +259,8 @@ def _set_up(config: ml_collections.ConfigDict, run: run_lib.Run) -> _Setup:
                         action_dim=env.action_size, metadata=metadata)
   # Normalisation comes from the demonstrations and stays fixed over rounds, so a
   # warm-started policy sees its inputs on the same scale in every round.
-  demo_episodes = _episodes_up_to(dataset_path, 0)
+  episodes = _episodes_up_to(dataset_path, collected_round)
+  demo_episodes = [e for e in episodes if int(e['episode_metadata']['round']) == 0]
   demos = transitions_lib.episodes_to_transitions(demo_episodes, config.data.action_key)
   collect = jax.jit(rollout_lib.make_rollout(
       env, config.env.horizon, learner.act, uncertainty_fn=learner.uncertainty,
@@ -249,19 +272,23 @@ def _set_up(config: ml_collections.ConfigDict, run: run_lib.Run) -> _Setup:
       example_observations=demos['observation'], normalization=run.normalization(demos),
       collect=collect,
       evaluator=Evaluator(env, learner.act, config.eval.num_episodes, config.env.horizon),
-      eval_key=run.key(streams.EVAL))
+      eval_key=run.key(streams.EVAL), episodes=episodes,
+      writer=futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix='dagger_writer'))
 
 
-def _collect_round(config, run, setup: _Setup, round_index: int, params) -> Dict[str, Any]:
-  """Rolls out the learner of round `round_index - 1`, appends the labelled episodes to the
-  dataset, and returns the round's beta, budget and rollout success."""
+def _collect_round(config, run, setup: _Setup, round_index: int, params,
+                   progress: Dict[str, Any]) -> Tuple[Dict[str, Any], Optional[futures.Future]]:
+  """Rolls out the learner of round `round_index - 1` and adds the labelled episodes to the
+  in-memory aggregate; returns the round's beta, budget and rollout success, and the
+  background write that appends them to the dataset and then records the round as
+  collected in the progress file (None when there was nothing to write)."""
   variant = config.dagger.variant
   num_episodes = config.dagger.episodes_per_round
   # Gated variants let the learner drive; only the gate hands control to the expert.
   round_beta = beta(config.dagger.beta, round_index) if variant == 'classic' else 0.0
   reset_keys = jax.random.split(run.key(streams.DAGGER_RESET, round_index), num_episodes)
   trajectory = jax.device_get(setup.collect(
-      (params, setup.normalization), reset_keys, run.key(streams.DAGGER_ROLLOUT, round_index),
+      distributed.local_copy((params, setup.normalization)), reset_keys, run.key(streams.DAGGER_ROLLOUT, round_index),
       round_beta))
   first = round_index * num_episodes
   new_episodes = episodes_lib.trajectory_to_episodes(
@@ -269,23 +296,34 @@ def _collect_round(config, run, setup: _Setup, round_index: int, params) -> Dict
       episode_indices=np.arange(first, first + num_episodes), round_index=round_index,
       labelled=np.asarray(labelled_mask(trajectory, variant)),
   )
-  if new_episodes:
-    rlds.write_episodes(setup.dataset_path, new_episodes,
-                        observation_spec=setup.observation_spec,
-                        action_dim=setup.env.action_size, append=True)
   rollout_success = rollout_lib.episode_statistics(trajectory)['success']
-  return {'beta': round_beta, **round_budget(trajectory, variant),
-          'rollout_success_rate': float(np.mean(rollout_success))}
+  pending = {'beta': round_beta, **round_budget(trajectory, variant),
+             'rollout_success_rate': float(np.mean(rollout_success))}
+  setup.episodes.extend(new_episodes)
+  collected = copy.deepcopy({**progress, 'pending': pending, 'collected_round': round_index})
+
+  def write():
+    if new_episodes:
+      rlds.write_episodes(setup.dataset_path, new_episodes,
+                          observation_spec=setup.observation_spec,
+                          action_dim=setup.env.action_size, append=True)
+    run.write_json(PROGRESS_FILE, collected)
+
+  return pending, setup.writer.submit(write)
 
 
 def _retrain(config, run, setup: _Setup, round_index: int, params):
   """Trains a fresh (or warm-started) learner on the aggregate D_0 U ... U D_k."""
-  data = transitions_lib.episodes_to_transitions(
-      _episodes_up_to(setup.dataset_path, round_index), config.data.action_key)
+  episodes = [e for e in setup.episodes if int(e['episode_metadata']['round']) <= round_index]
+  data = transitions_lib.episodes_to_transitions(episodes, config.data.action_key)
   state = setup.fresh_state(run, run.key(streams.INIT, round_index))
   if config.dagger.warm_start and params is not None:
     state = state.replace(params=jax.device_put(params, run.replicated))
-  state, _, _ = run.fit(setup.learner, state, run.device_dataset(data),
+  # Padded to the last round's size: every round trains with the same compiled chunk.
+  capacity = setup.num_demo_steps + (config.dagger.num_rounds * config.dagger.episodes_per_round
+                                     * config.env.horizon)
+  capacity = max(capacity, int(data['action'].shape[0]))
+  state, _, _ = run.fit(setup.learner, state, run.device_dataset(data, capacity=capacity),
                         directory=_round_dir(round_index))
   return state, int(data['action'].shape[0])
 

@@ -1,7 +1,8 @@
 """Rolling out a task's expert in parallel environments and saving the episodes as RLDS."""
 
+import json
 import time
-from typing import Any, Dict
+from typing import Any, Callable, Dict, Tuple
 
 from absl import logging
 import jax
@@ -20,6 +21,19 @@ def episode_reset_keys(seed: int, episode_indices: np.ndarray) -> jax.Array:
   """Episode i of a collection with `seed` is reset with fold_in(COLLECT_RESET key, i)."""
   base = streams.key(seed, streams.COLLECT_RESET)
   return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(base, jp.asarray(episode_indices))
+
+
+_EXPERT_ROLLOUTS: Dict[str, Tuple[Any, Callable[..., Any]]] = {}
+
+
+def _expert_rollout(env_config: ml_collections.ConfigDict) -> Tuple[Any, Callable[..., Any]]:
+  """The env and the jitted expert rollout of `env_config`, built once per process and
+  config, so collecting for several seeds (training/members.py) compiles it once."""
+  key = json.dumps(env_config.to_dict(), sort_keys=True, default=str)
+  if key not in _EXPERT_ROLLOUTS:
+    env = envs.make_from_config(env_config)
+    _EXPERT_ROLLOUTS[key] = env, jax.jit(rollout_lib.make_rollout(env, env_config.horizon))
+  return _EXPERT_ROLLOUTS[key]
 
 
 def collect_demonstrations(
@@ -41,11 +55,10 @@ def collect_demonstrations(
   start = time.time()
   env_config = env_config.copy_and_resolve_references()
   env_config.action_noise = collect_config.action_noise
-  env = envs.make_from_config(env_config)
+  env, rollout = _expert_rollout(env_config)
   horizon = env_config.horizon
   num_episodes = collect_config.num_episodes
   num_parallel = min(collect_config.num_parallel_envs, num_episodes)
-  rollout = jax.jit(rollout_lib.make_rollout(env, horizon))
   action_key = streams.key(collect_config.seed, streams.COLLECT_ACTION)
 
   collected = []

@@ -31,15 +31,32 @@ class DeviceDataset:
   size: int = flax.struct.field(pytree_node=False)  # real rows in all
   cdf: Optional[jax.Array] = None  # float32 [(shards,) rows] cumulative weights; None: uniform
   counts: Optional[jax.Array] = None  # int32 [num_shards] real rows per shard; None: replicated
+  # Stacked (`stack`): every array has a leading axis of one dataset per seed, sampled by a
+  # vmapped update (training/members.py); `size` is then the longest one's rows.
+  stacked: bool = flax.struct.field(pytree_node=False, default=False)
 
   @classmethod
   def from_numpy(cls, data: Dict[str, Any], sharding: Optional[jax.sharding.Sharding] = None,
-                 row_weights: Optional[np.ndarray] = None):
-    """Moves host arrays to the device once (replicated when given a replicated sharding)."""
+                 row_weights: Optional[np.ndarray] = None, capacity: Optional[int] = None):
+    """Moves host arrays to the device once (replicated when given a replicated sharding).
+
+    With `capacity`, the arrays are padded to that many rows, never sampled: a dataset
+    that grows (DAgger's aggregate) keeps one shape, so the compiled update is reused.
+    """
     sizes = {x.shape[0] for x in jax.tree.leaves(data)}
     if len(sizes) != 1:
       raise ValueError(f'arrays disagree on the number of examples: {sorted(sizes)}')
     size = sizes.pop()
+    if capacity is not None:  # weights even when full, so the structure never changes
+      if capacity < size:
+        raise ValueError(f'{size} rows do not fit a capacity of {capacity}')
+      row_weights = np.ones(size) if row_weights is None else row_weights
+      row_weights = np.concatenate([np.asarray(row_weights, np.float64),
+                                    np.zeros(capacity - size)])
+      data = jax.tree.map(
+          lambda x: np.concatenate([x, np.zeros((capacity - size,) + x.shape[1:], x.dtype)]),
+          data)
+      size = capacity
     cdf = None
     if row_weights is not None:
       row_weights = np.asarray(row_weights, np.float64)
@@ -88,6 +105,28 @@ class DeviceDataset:
       cdf = global_array(cdfs)
     return cls(data=data, size=size, cdf=cdf,
                counts=global_array([np.asarray(c, np.int32) for c in counts]))
+
+  @classmethod
+  def stack(cls, datasets: Sequence[Dict[str, Any]],
+            sharding: Optional[jax.sharding.Sharding] = None):
+    """One dataset per seed, stacked along a new leading axis and moved to the device once.
+
+    Shorter datasets are padded to the longest, with sampling weight 0 on the padding, so
+    each seed samples only its own rows (and uniformly when all have the same size).
+    """
+    sizes = [len(jax.tree.leaves(d)[0]) for d in datasets]
+    rows = max(sizes)
+
+    def pad(x):
+      x = np.asarray(x)
+      return np.concatenate([x, np.zeros((rows - len(x),) + x.shape[1:], x.dtype)])
+
+    data = jax.tree.map(lambda *parts: np.stack([pad(p) for p in parts]), *datasets)
+    cdf = None
+    if len(set(sizes)) > 1:
+      cdf = np.stack([np.minimum(np.arange(1, rows + 1) / n, 1.0) for n in sizes]).astype(np.float32)
+    put = (lambda x: jax.device_put(x, sharding)) if sharding is not None else jax.device_put
+    return cls(data=put(data), size=rows, cdf=None if cdf is None else put(cdf), stacked=True)
 
   def sample(self, rng: jax.Array, batch_size: int) -> Dict[str, Any]:
     """A sampled batch (with replacement), for use inside jit."""

@@ -1,7 +1,8 @@
 """What every imitation task adds to a Brax environment: an expert that can label any state."""
 
 import abc
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+import weakref
 
 from brax.envs.base import Env, State
 import jax
@@ -32,10 +33,17 @@ def expert_fn(env: Env) -> ExpertFn:
   return task.expert_action
 
 
+_OBSERVATION_SPECS: 'weakref.WeakKeyDictionary[Env, Dict[str, Any]]' = (
+    weakref.WeakKeyDictionary())
+
+
 def observation_spec(env: Env) -> Dict[str, jax.ShapeDtypeStruct]:
-  """Shapes and dtypes of one (unbatched) observation dict, found without running the env."""
-  state = jax.eval_shape(env.reset, jax.random.PRNGKey(0))  # wrappers may add keys
-  return dict(state.obs)
+  """Shapes and dtypes of one (unbatched) observation dict, found without running the env
+  (by tracing its reset once per env object: a second of MJX tracing)."""
+  if env not in _OBSERVATION_SPECS:
+    state = jax.eval_shape(env.reset, jax.random.PRNGKey(0))  # wrappers may add keys
+    _OBSERVATION_SPECS[env] = dict(state.obs)
+  return dict(_OBSERVATION_SPECS[env])
 
 
 def task_names(env: Env) -> Optional[Tuple[str, ...]]:

@@ -1,6 +1,7 @@
 """Name -> environment constructor registry, so configs can name tasks as strings."""
 
 import contextlib
+import json
 from typing import Any, Callable, Dict, List, Mapping
 
 from brax.envs.base import Env
@@ -10,6 +11,7 @@ from mujoco import mjx
 from imitation.envs import wrappers
 
 _REGISTRY: Dict[str, Callable[..., Env]] = {}
+_INSTANCES: Dict[Any, Env] = {}  # (name, kwargs as JSON) -> the env made from them
 
 
 def register(name: str, constructor: Callable[..., Env]) -> None:
@@ -20,15 +22,24 @@ def register(name: str, constructor: Callable[..., Env]) -> None:
 
 
 def make(name: str, **kwargs: Any) -> Env:
-  """Returns the unbatched Brax environment registered as `name`."""
+  """Returns the unbatched Brax environment registered as `name`.
+
+  Envs are immutable, so one object serves every caller with the same name and kwargs (a
+  run's collection, training and evaluation): it is built once, and the rollouts built on
+  it share one trace of its step (see `rollout.make_rollout`).
+  """
   if name not in _REGISTRY:
     raise ValueError(
         f'unknown task {name!r}; registered tasks: {", ".join(sorted(_REGISTRY))}'
     )
-  if jax.process_count() == 1:
-    return _REGISTRY[name](**kwargs)
-  with _mjx_models_on_local_device():
-    return _REGISTRY[name](**kwargs)
+  key = (name, json.dumps(kwargs, sort_keys=True, default=str))
+  if key not in _INSTANCES:
+    if jax.process_count() == 1:
+      _INSTANCES[key] = _REGISTRY[name](**kwargs)
+    else:
+      with _mjx_models_on_local_device():
+        _INSTANCES[key] = _REGISTRY[name](**kwargs)
+  return _INSTANCES[key]
 
 
 @contextlib.contextmanager

@@ -5,9 +5,10 @@ and DAgger (a beta-mixture of both). The expert labels every visited state, so a
 of the learner also yields the expert's action in each state it reached.
 """
 
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
+import weakref
 
-from brax.envs.base import Env
+from brax.envs.base import Env, Wrapper
 from brax.envs.wrappers import training as brax_training
 import chex
 import flax
@@ -45,10 +46,34 @@ class Trajectory:
   success: jax.Array  # the task's success metric after each step
 
 
+# Per env: its reset, step and expert, each jitted once (see `_TracedOnce`).
+_JITTED: 'weakref.WeakKeyDictionary[Env, Tuple[Callable[..., Any], ...]]' = (
+    weakref.WeakKeyDictionary())
+
+
+def _jitted(env: Env) -> Tuple[Callable[..., Any], ...]:
+  if env not in _JITTED:
+    _JITTED[env] = (jax.jit(env.reset), jax.jit(env.step), jax.jit(base.expert_fn(env)))
+  return _JITTED[env]
+
+
+class _TracedOnce(Wrapper):
+  """The env with its reset and step jitted once per env object: JAX keeps a jitted
+  function's traced program, so every rollout built on the same env (the expert's
+  collection, the evaluator) reuses one trace of the simulator step (seconds for MJX)
+  instead of tracing it again; XLA inlines the calls, so the compiled rollout is the same."""
+
+  def reset(self, rng: jax.Array):
+    return _jitted(self.env)[0](rng)
+
+  def step(self, state, action: jax.Array):
+    return _jitted(self.env)[1](state, action)
+
+
 def wrap_for_rollout(env: Env, horizon: int) -> Env:
   """Batches the env over a leading axis and ends episodes after `horizon` steps."""
   return brax_training.EpisodeWrapper(
-      brax_training.VmapWrapper(env), episode_length=horizon, action_repeat=1
+      brax_training.VmapWrapper(_TracedOnce(env)), episode_length=horizon, action_repeat=1
   )
 
 
@@ -69,7 +94,8 @@ def make_rollout(
   episode is reproduced by its key.
   """
   batched_env = wrap_for_rollout(env, horizon)
-  expert = jax.vmap(base.expert_fn(env))
+  base.expert_fn(env)  # a clear error for an env without an expert, before tracing
+  expert = jax.vmap(_jitted(env)[2])
 
   def rollout(policy_params, reset_keys: jax.Array, rng: jax.Array, beta=1.0):
     num_envs = reset_keys.shape[0]

@@ -29,12 +29,23 @@ def expert_vs_learner_table(
         f'({results["num_transitions"]} transitions), {results["steps"]} steps, '
         f'{results["num_eval_episodes"]} eval episodes, {results["wall_time_s"]:.0f} s'
     )
+  def cell(name, digits):
+    """A figure, with its 95% interval over members when the run had several."""
+    interval = results.get(f'{name}_ci95')
+    return f'{results[name]:.{digits}f}' + ('' if interval is None else f' +- {interval:.{digits}f}')
+
   rows = [
       ('policy', 'success rate', 'mean return'),
-      ('expert', f'{results["expert_success_rate"]:.3f}', f'{results["expert_mean_return"]:.2f}'),
-      (label, f'{results["success_rate"]:.3f}', f'{results["mean_return"]:.2f}'),
+      ('expert', cell('expert_success_rate', 3), cell('expert_mean_return', 2)),
+      (label, cell('success_rate', 3), cell('mean_return', 2)),
   ]
+  if results.get('num_members'):
+    header += f'\n{results["num_members"]} members in one program: mean +- 95% interval'
   table = _text_table(header, rows)
+  if results.get('seeds'):
+    table += '\n\n' + _text_table('per member:', [('member', 'seed', 'success rate')] + [
+        (','.join(f'{k}={v:g}' for k, v in m.items() if k.startswith('optimizer.')) or '-',
+         str(m['seed']), f'{m["success_rate"]:.3f}') for m in results['seeds']])
   if results.get('per_task'):
     table += '\n\n' + per_task_table(results['per_task'], label)
   if results.get('held_out'):

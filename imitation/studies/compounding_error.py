@@ -1,8 +1,9 @@
 """The compounding-error study: BC given more demos vs DAgger given labels, on one budget axis.
 
 For each seed it runs BC with each number of demos and DAgger in each variant, all built from
-one config (configs/study.py), each in its own sub-workdir (finished runs are reused, so a
-stopped study resumes). It then writes to the workdir:
+one config (configs/study.py), each in its own sub-workdir: a sweep (studies/sweep.py) run
+in this process (`study.engine=local`) or as Ray Tune trials (`ray`); finished runs are
+skipped and stopped ones resume, so a stopped study resumes. It then writes to the workdir:
 
 * `labels.png`: (a) closed-loop success vs expert labels, BC vs DAgger variants.
 * `drift.png`: (b) distance from the expert's state distribution vs time step.
@@ -14,11 +15,11 @@ stopped study resumes). It then writes to the workdir:
 import os
 from typing import Any, Dict, List
 
-from absl import logging
 import jax
 import ml_collections
 import numpy as np
 
+from imitation import agents
 from imitation import envs
 from imitation import streams
 from imitation.agents import bc
@@ -27,10 +28,12 @@ from imitation.data import demonstrations
 from imitation.data import rlds
 from imitation.data import transitions as transitions_lib
 from imitation.envs import rollout as rollout_lib
+from imitation.errors import ConfigError
 from imitation.evaluation import acting
 from imitation.evaluation import compounding
 from imitation.evaluation import report
 from imitation.studies import common as study_common
+from imitation.studies import sweep
 from imitation.training import checkpoint as checkpoint_lib
 from imitation.training import run as run_lib
 
@@ -71,23 +74,42 @@ def dagger_config(config: ml_collections.ConfigDict, seed: int,
   return cfg
 
 
+def study_trials(config: ml_collections.ConfigDict, workdir: str) -> List[sweep.Trial]:
+  """Every run of the study as a sweep trial: BC per demo count and DAgger per variant, per
+  seed, each in its own sub-workdir (bc_N_seedS, dagger_VARIANT_seedS)."""
+  study = config.study
+  trials = []
+  for seed in study.seeds:
+    for n in study.bc_demos:
+      trials.append(sweep.Trial(cell=(('algorithm', bc.ALGORITHM), ('num_demos', n)),
+                                seeds=(seed,), config=bc_config(config, seed, n),
+                                workdir=os.path.join(workdir, f'bc_{n}_seed{seed}')))
+    for variant in study.variants:
+      trials.append(sweep.Trial(cell=(('algorithm', dagger.ALGORITHM), ('variant', variant)),
+                                seeds=(seed,), config=dagger_config(config, seed, variant),
+                                workdir=os.path.join(workdir, f'dagger_{variant}_seed{seed}')))
+  return trials
+
+
 def run_study(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   """Runs (or resumes) the study `config` describes; returns what it writes to results.json."""
   run = run_lib.Run(config, workdir)
   study = config.study
   seeds, bc_demos, horizons = list(study.seeds), list(study.bc_demos), list(study.horizons)
+  trials = study_trials(config, run.workdir)
+  if study.engine == 'ray':
+    sweep.run_trials(trials, agents.train, storage=run.path('ray'),
+                     address=study.ray_address, cpus_per_trial=study.cpus_per_trial,
+                     gpus_per_trial=study.gpus_per_trial)
+  elif study.engine == 'local':
+    sweep.run_local(trials, agents.train)
+  else:
+    raise ConfigError(f'study.engine={study.engine!r}: expected local or ray')
   runs = {'bc': {}, 'dagger': {v: {} for v in study.variants}}
-  for seed in seeds:
-    for n in bc_demos:
-      logging.info('seed %d: BC with %d demos', seed, n)
-      sub = run.path(f'bc_{n}_seed{seed}')
-      runs['bc'].setdefault(n, {})[seed] = study_common.finished(sub) or bc.train(
-          bc_config(config, seed, n), sub)
-    for variant in study.variants:
-      logging.info('seed %d: DAgger (%s)', seed, variant)
-      sub = run.path(f'dagger_{variant}_seed{seed}')
-      runs['dagger'][variant][seed] = study_common.finished(sub) or dagger.train(
-          dagger_config(config, seed, variant), sub)
+  for trial in trials:
+    cell = dict(trial.cell)
+    (runs['bc'].setdefault(cell['num_demos'], {}) if cell['algorithm'] == bc.ALGORITHM
+     else runs['dagger'][cell['variant']])[trial.seeds[0]] = study_common.finished(trial.workdir)
 
   summary = {'labels': _labels_curves(config, runs, bc_demos),
              'expert_success_rate': study_common.mean_std(

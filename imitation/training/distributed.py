@@ -104,12 +104,16 @@ def split_evenly(total: int, what: str) -> slice:
 
 
 def local_copy(tree: Any) -> Any:
-  """Arrays replicated over every process's devices, as arrays on this process's first
-  device: what a program that runs on one local device (an evaluation rollout) can take."""
+  """Arrays replicated over the mesh (of every process), as arrays on this process's first
+  device: what a program that runs on one local device (an evaluation rollout) can take.
+  Without a mesh on its inputs such a program is traced as collection traced its rollout,
+  so it reuses that trace of the simulator step (JAX keys traces by the inputs' mesh)."""
   def local(x):
-    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+    if isinstance(x, jax.Array) and isinstance(x.sharding, jax.sharding.NamedSharding):
       if not x.is_fully_replicated:
-        raise ValueError(f'an array sharded over processes ({x.sharding}) has no local copy')
+        if not x.is_fully_addressable:
+          raise ValueError(f'an array sharded over processes ({x.sharding}) has no local copy')
+        return x
       return x.addressable_data(0)
     return x
   return jax.tree.map(local, tree)

@@ -5,16 +5,18 @@ state it is given, so a run restored from a checkpoint continues where it stoppe
 """
 
 import time
-from typing import Any, Callable, Dict, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 import jax
 import ml_collections
+import numpy as np
 import tqdm
 
 from imitation.data.device_dataset import DeviceDataset
 from imitation.data.streaming import Stream
 from imitation.errors import ConfigError
 from imitation.training import checkpoint as checkpoint_lib
+from imitation.training import members as members_lib
 from imitation.training import metric_writer
 from imitation.training import update_loop
 
@@ -30,6 +32,19 @@ def check_train_config(config: ml_collections.ConfigDict) -> None:
       )
 
 
+def make_chunk(update: update_loop.UpdateFn, config: ml_collections.ConfigDict,
+               mesh: jax.sharding.Mesh, *, streaming: bool = False,
+               members: Optional[Sequence[members_lib.Member]] = None) -> Callable[..., Any]:
+  """The compiled chunk `fit` runs: `steps_per_call` updates on batches sampled on device,
+  or on a chunk of batches read from disk (`streaming`); vmapped over `members`."""
+  if streaming:
+    return update_loop.make_stream_chunk(
+        update, batch_size=config.batch_size, mesh=mesh, unroll=config.scan_unroll)
+  return update_loop.make_train_chunk(
+      update, batch_size=config.batch_size, steps_per_call=config.steps_per_call, mesh=mesh,
+      unroll=config.scan_unroll, members=members_lib.axes(members) if members else ())
+
+
 def fit(
     state: Any,
     dataset: Union[DeviceDataset, Stream],
@@ -43,6 +58,8 @@ def fit(
     after_eval: Optional[Callable[[Any, Dict[str, Any]], Tuple[Any, Dict[str, Any]]]] = None,
     progress_bar: bool = True,
     stop_at_step: Optional[int] = None,
+    members: Optional[Sequence[members_lib.Member]] = None,
+    chunk: Optional[Callable[..., Any]] = None,
 ) -> Tuple[Any, Optional[Dict[str, float]]]:
   """Trains from `state.step` to `config.num_steps` (the `train` config section).
 
@@ -60,6 +77,11 @@ def fit(
       (before the checkpoint of that step, which so holds its changes); metrics are logged.
     progress_bar: show a tqdm bar.
     stop_at_step: stop early once this step is reached, as a preempted job would.
+    members: when set, `state` and `dataset` are stacked over these members and trained by
+      one vmapped chunk (training/members.py); train metrics are logged as their mean
+      and per member, and `evaluate` summarises every member itself.
+    chunk: the compiled update chunk (`make_chunk`) to run, when the caller keeps one
+      across fits (DAgger's rounds); by default one is made here.
 
   Returns:
     The final train state, and the metrics of the evaluation run at `config.num_steps`
@@ -67,15 +89,10 @@ def fit(
   """
   check_train_config(config)
   streaming = isinstance(dataset, Stream)
-  if streaming:
-    chunk = update_loop.make_stream_chunk(
-        update, batch_size=config.batch_size, mesh=mesh, unroll=config.scan_unroll)
-  else:
-    chunk = update_loop.make_train_chunk(
-        update, batch_size=config.batch_size, steps_per_call=config.steps_per_call, mesh=mesh,
-        unroll=config.scan_unroll,
-    )
-  step = int(jax.device_get(state.step))
+  if streaming and members:
+    raise ConfigError('members (num_seeds > 1 or vmap) need data.pipeline=device')
+  chunk = chunk or make_chunk(update, config, mesh, streaming=streaming, members=members)
+  step = int(np.ravel(jax.device_get(state.step))[0])  # stacked members share the step
   bar = tqdm.tqdm(
       total=config.num_steps, initial=step, disable=not progress_bar, unit='step',
       dynamic_ncols=True, desc='train',
@@ -93,6 +110,8 @@ def fit(
       state, metrics = chunk(state, dataset)
     step += config.steps_per_call
     metrics = jax.device_get(metrics)
+    if members:
+      metrics = members_lib.summarize_metrics(metrics, members)
     if streaming:  # time the loop stood waiting for input: ~0 when the pipeline keeps up
       metrics['data_wait_s'] = waited
     now = time.time()
@@ -101,8 +120,9 @@ def fit(
     writer.write(step, metrics, prefix='train/')
     postfix = {'loss': f'{float(metrics["loss"]):.4f}'}
     if evaluate is not None and (step % config.eval_every == 0 or step == config.num_steps):
+      eval_start = time.time()
       eval_metrics = evaluate(state)
-      writer.write(step, eval_metrics, prefix='eval/')
+      writer.write(step, {**eval_metrics, 'seconds': time.time() - eval_start}, prefix='eval/')
       if after_eval is not None:
         state, adapted = after_eval(state, eval_metrics)
         writer.write(step, adapted, prefix='eval/')

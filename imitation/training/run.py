@@ -84,7 +84,8 @@ class Run:
       workdir_lib.save_config(self.workdir, config)
     self._mesh = None
     self._writers: Dict[str, metric_writer.MetricWriter] = {}
-    self._compiled_inits: Dict[int, Callable[..., Any]] = {}
+    self._compiled_inits: Dict[Any, Callable[..., Any]] = {}
+    self._chunks: Dict[Any, Callable[..., Any]] = {}  # compiled update chunks, per learner
 
   # Keys, devices, data.
 
@@ -205,10 +206,12 @@ class Run:
     return meta, stream
 
   def device_dataset(self, transitions: Mapping[str, Any],
-                     task_names: Optional[Sequence[str]] = None) -> DeviceDataset:
+                     task_names: Optional[Sequence[str]] = None,
+                     capacity: Optional[int] = None) -> DeviceDataset:
     """The training pairs (observation, action), moved to the devices once, sampled with
     the config's task mixture (`data.task_mixture` over the env's `task_names`, see
-    `data.mixtures`); replicated, or split into one shard per device (`sharded_data`)."""
+    `data.mixtures`); replicated, or split into one shard per device (`sharded_data`).
+    A replicated dataset is padded to `capacity` rows if given (see `DeviceDataset`)."""
     data = {'observation': transitions['observation'], 'action': transitions['action']}
     section = self.config.data
     mixture = section.get('task_mixture', 'size'), section.get('task_shares', ())
@@ -222,7 +225,8 @@ class Run:
 
     if not self.sharded_data:
       return DeviceDataset.from_numpy(data, self.replicated,
-                                      row_weights=weights_of(transitions['task_id']))
+                                      row_weights=weights_of(transitions['task_id']),
+                                      capacity=capacity)
     # Each shard mixes its own rows: every device's part of a batch follows the mixture.
     num_shards = self.mesh.size
     shard_of_row = transitions['episode_index'] % num_shards
@@ -258,15 +262,20 @@ class Run:
 
   def init_state(
       self, learner: Learner, rng: jax.Array, observations: Mapping[str, Any],
-      normalization: normalization_lib.Normalization,
+      normalization: normalization_lib.Normalization, members: bool = False,
   ) -> Any:
-    """A fresh train state, created replicated on the mesh; compiled once per learner."""
-    init = self._compiled_inits.get(id(learner))
+    """A fresh train state, created replicated on the mesh; compiled once per learner.
+
+    With `members`, `rng` and `normalization` are stacked over members and so is the
+    state: one vmapped init (training/members.py)."""
+    init = self._compiled_inits.get((id(learner), members))
     if init is None:
-      init = jax.jit(learner.init, out_shardings=self.replicated)
-      self._compiled_inits[id(learner)] = init
-    return init(rng, example_observation=example_observation(observations),
-                normalization=normalization)
+      def one(rng, example, normalization):
+        return learner.init(rng, example_observation=example, normalization=normalization)
+      init = jax.jit(jax.vmap(one, in_axes=(0, None, 0)) if members else one,
+                     out_shardings=self.replicated)
+      self._compiled_inits[(id(learner), members)] = init
+    return init(rng, example_observation(observations), normalization)
 
   def checkpointer(self, directory: str = '', keep: Optional[int] = None):
     """The checkpoints under `directory` (relative to the workdir; '' for the workdir)."""
@@ -290,9 +299,11 @@ class Run:
       directory: str = '',
       evaluate: Optional[Callable[[Any], Dict[str, float]]] = None,
       stop_at_step: Optional[int] = None,
+      members: Optional[Sequence[Any]] = None,
   ) -> FitResult:
     """Trains `state` (or the latest checkpoint under `directory`, which replaces it) to
-    `train.num_steps`, checkpointing and logging to `directory`, as `training.loop.fit`."""
+    `train.num_steps`, checkpointing and logging to `directory`, as `training.loop.fit`
+    (stacked `members` train as one vmapped program)."""
     checkpointer = self.checkpointer(directory)
     try:
       resumed_from_step = checkpointer.latest_step()
@@ -305,11 +316,18 @@ class Run:
             raise ConfigError(f'the checkpoint at step {resumed_from_step} has no input '
                               'position: it was not written by a streaming run')
           dataset.set_state(data_state)
+      streams_batches = isinstance(dataset, streaming.Stream)
+      key = (id(learner), streams_batches, tuple(members or ()))
+      if key not in self._chunks:  # one compiled chunk per learner, reused by later fits
+        self._chunks[key] = loop.make_chunk(learner.update, self.config.train, self.mesh,
+                                            streaming=streams_batches, members=members)
       state, final_eval = loop.fit(
           state, dataset, learner.update, config=self.config.train, mesh=self.mesh,
+          chunk=self._chunks[key],
           checkpointer=checkpointer, writer=self.writer(directory, resume_step=resumed_from_step),
           evaluate=evaluate, after_eval=learner.after_eval if evaluate else None,
           progress_bar=self.config.progress_bar and self.is_writer, stop_at_step=stop_at_step,
+          members=members,
       )
     finally:
       checkpointer.close()

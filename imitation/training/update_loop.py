@@ -14,7 +14,8 @@ UpdateFn = Callable[[Any, Dict[str, Any], jax.Array], Tuple[Any, Dict[str, jax.A
 
 
 def make_train_chunk(
-    update: UpdateFn, *, batch_size: int, steps_per_call: int, mesh: Mesh, unroll: int = 1
+    update: UpdateFn, *, batch_size: int, steps_per_call: int, mesh: Mesh, unroll: int = 1,
+    members: Tuple[int, int] = (),
 ) -> Callable[[Any, DeviceDataset], Tuple[Any, Dict[str, jax.Array]]]:
   """Returns jitted `chunk(state, dataset) -> (state, mean metrics)` running `steps_per_call`
   updates in a `lax.scan`, each on a batch sampled on device from `dataset`.
@@ -27,12 +28,18 @@ def make_train_chunk(
   `unroll` updates are unrolled per loop iteration. XLA:CPU runs convolutions inside a loop
   body about 20x slower than outside one (jax-ml/jax#12868; measured on the image presets),
   so image policies on CPU unroll the whole chunk; it costs compile time only.
+
+  With `members=(groups, seeds)` the state is stacked along a leading axis of
+  groups * seeds members (group-major: a hyperparameter value per group, see
+  training/members.py) and the chunk is vmapped over it: one compiled program trains every
+  member with its own keys. A stacked dataset (`DeviceDataset.stack`, one per seed) is
+  shared by the groups; an unstacked one by every member. Metrics are per-member means.
   """
   sharding.check_batch_size(batch_size, mesh)
   batch_sharding = sharding.batch_sharded(mesh)
   replicated = sharding.replicated(mesh)
 
-  def chunk(state, dataset: DeviceDataset):
+  def one_chunk(state, dataset: DeviceDataset):
     def body(state, _):
       rng, rng_sample, rng_update = jax.random.split(state.rng, 3)
       batch = dataset.sample(rng_sample, batch_size)
@@ -41,6 +48,16 @@ def make_train_chunk(
 
     state, metrics = jax.lax.scan(body, state, None, length=steps_per_call, unroll=unroll)
     return state, jax.tree.map(jp.mean, metrics)
+
+  def chunk(state, dataset: DeviceDataset):
+    if not members:
+      return one_chunk(state, dataset)
+    groups, seeds = members
+    data_axes = jax.tree.map(lambda _: 0 if dataset.stacked else None, dataset)
+    per_group = jax.vmap(one_chunk, in_axes=(0, data_axes))
+    split = jax.tree.map(lambda x: x.reshape((groups, seeds) + x.shape[1:]), state)
+    state, metrics = jax.vmap(per_group, in_axes=(0, None))(split, dataset)
+    return jax.tree.map(lambda x: x.reshape((groups * seeds,) + x.shape[2:]), (state, metrics))
 
   return jax.jit(
       chunk,
