@@ -19,11 +19,10 @@ class Evaluator:
   plays its share of the episodes (the same starts as one process would) on its own device,
   and the results are gathered, so every process returns the same summary.
 
-  With `members`, policy params and keys are stacked over members (training/members.py):
-  one rollout of members x episodes environments plays every member's episodes (member k
-  acts in its own block of environments, reset with the keys a run of its seed uses), and
-  calls return one summary per member. A flat batch of environments, not a vmap over
-  members of the batched rollout: MJX stepped under two vmaps ran 4x slower per episode.
+  With `members`, policy params and keys are stacked over members (training/members.py)
+  and calls return one summary per member: the one compiled rollout plays each member's
+  episodes in turn, exactly as a run of that member's seed plays them. (One rollout of
+  members x episodes environments, vmapped or flat, ran 4-5x slower per episode on CPU.)
   """
 
   def __init__(
@@ -39,11 +38,8 @@ class Evaluator:
     self._task_names = envs.task_names(env)
     self._members = members
     mine = distributed.split_evenly(num_episodes, 'eval.num_episodes')
-    if members:
-      if jax.process_count() > 1:
-        raise ValueError('members are evaluated in one process')
-      self._evaluate = jax.jit(_members_evaluation(env, act_fn, num_episodes, horizon))
-      return
+    if members and jax.process_count() > 1:
+      raise ValueError('members are evaluated in one process')
     rollout = rollout_lib.make_rollout(env, horizon, act_fn)
 
     def evaluate(policy_params, rng, beta):
@@ -67,10 +63,12 @@ class Evaluator:
     names) to its success rate, mean return and episode count. With members: a list of
     these, one per member (`rng` then holds one key per member).
     """
-    stats = jax.device_get(self._evaluate(distributed.local_copy(policy_params), rng, beta))
+    policy_params = distributed.local_copy(policy_params)
     if self._members:
-      count = len(next(iter(stats.values())))
-      return [self._summary({k: v[i] for k, v in stats.items()}) for i in range(count)]
+      return [self._summary(jax.device_get(self._evaluate(
+          jax.tree.map(lambda x, k=k: x[k], policy_params), rng[k], beta)))
+              for k in range(rng.shape[0])]
+    stats = jax.device_get(self._evaluate(policy_params, rng, beta))
     return self._summary({k: distributed.gather_rows(v) for k, v in stats.items()})
 
   def _summary(self, stats: Mapping[str, np.ndarray]) -> Dict[str, Any]:
@@ -111,30 +109,6 @@ class Evaluator:
     if self._members:
       return [_comparison(l, e) for l, e in zip(learner, expert)]
     return _comparison(learner, expert)
-
-
-def _members_evaluation(env: Env, act_fn: rollout_lib.ActFn, num_episodes: int, horizon: int):
-  """`evaluate(stacked_params, keys, beta) -> statistics [members, episodes]` (see
-  `Evaluator`): member k's policy acts on environments k * num_episodes onwards."""
-
-  def members_act(policy_params, observation, rng):
-    count = jax.tree.leaves(policy_params)[0].shape[0]
-    blocks = jax.tree.map(lambda x: x.reshape((count, -1) + x.shape[1:]), observation)
-    actions = jax.vmap(act_fn)(policy_params, blocks, jax.random.split(rng, count))
-    return actions.reshape((-1,) + actions.shape[2:])
-
-  rollout = rollout_lib.make_rollout(env, horizon, members_act)
-
-  def evaluate(policy_params, rngs, beta):
-    count = rngs.shape[0]
-    rng_reset, rng_rollout = jax.vmap(jax.random.split, out_axes=1)(rngs)
-    reset_keys = jax.vmap(lambda k: jax.random.split(k, num_episodes))(rng_reset)
-    trajectory = rollout(policy_params, reset_keys.reshape((-1,) + reset_keys.shape[2:]),
-                         rng_rollout[0], beta)
-    return jax.tree.map(lambda x: x.reshape((count, num_episodes) + x.shape[1:]),
-                        rollout_lib.episode_statistics(trajectory))
-
-  return evaluate
 
 
 def _comparison(learner: Dict[str, Any], expert: Dict[str, Any]) -> Dict[str, Any]:
