@@ -1,4 +1,4 @@
-"""The compounding-error study: BC given more demos vs DAgger given labels.
+r"""The compounding-error study: BC given more demos vs DAgger given labels.
 
   python -m experiments.compounding_error --config=configs/study.py:drive \
       --workdir=/tmp/study_drive --config.study.bc_demos='(8, 12, 16, 24, 32)'

@@ -1,4 +1,4 @@
-"""Evaluate a trained policy beside the expert and write videos and plots.
+r"""Evaluate a trained policy beside the expert and write videos and plots.
 
   python -m experiments.evaluate --config=configs/bc.py:reach --workdir=/tmp/bc_reach
 

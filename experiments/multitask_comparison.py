@@ -1,4 +1,4 @@
-"""Single-task policies vs one multi-task policy, per task, over seeds (the reference comparison).
+r"""Single-task policies vs one multi-task policy, per task, over seeds (the reference comparison).
 
   python -m experiments.multitask_comparison --config=configs/multitask_study.py:tabletop_film \
       --workdir=/tmp/mt_study

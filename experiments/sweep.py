@@ -1,4 +1,4 @@
-"""Run a sweep (a grid or list of overrides x seeds) on Ray Tune and tabulate it.
+r"""Run a sweep (a grid or list of overrides x seeds) on Ray Tune and tabulate it.
 
   python -m experiments.sweep --config=configs/bc.py:reach --sweep=configs/sweeps/reach_lr.json \
       --workdir=/tmp/sweep_reach_lr
