@@ -13,6 +13,12 @@ from jax import numpy as jp
 import numpy as np
 
 
+def _pad_rows(x: Any, rows: int) -> np.ndarray:
+  """`x` with zero rows appended up to `rows` (padding that is never sampled)."""
+  x = np.asarray(x)
+  return np.concatenate([x, np.zeros((rows - len(x),) + x.shape[1:], x.dtype)])
+
+
 @flax.struct.dataclass
 class DeviceDataset:
   """Arrays sharing a leading axis of `size` examples, resident on the device(s).
@@ -51,11 +57,8 @@ class DeviceDataset:
       if capacity < size:
         raise ValueError(f'{size} rows do not fit a capacity of {capacity}')
       row_weights = np.ones(size) if row_weights is None else row_weights
-      row_weights = np.concatenate([np.asarray(row_weights, np.float64),
-                                    np.zeros(capacity - size)])
-      data = jax.tree.map(
-          lambda x: np.concatenate([x, np.zeros((capacity - size,) + x.shape[1:], x.dtype)]),
-          data)
+      row_weights = _pad_rows(np.asarray(row_weights, np.float64), capacity)
+      data = jax.tree.map(lambda x: _pad_rows(x, capacity), data)
       size = capacity
     cdf = None
     if row_weights is not None:
@@ -80,10 +83,6 @@ class DeviceDataset:
       size: real rows over all shards.
       row_weights: per shard, non-negative per-row sampling weights (a task mixture).
     """
-    def pad(x):
-      x = np.asarray(x)
-      return np.concatenate([x, np.zeros((rows - len(x),) + x.shape[1:], x.dtype)])
-
     def global_array(local):
       local = np.stack(local)
       return jax.make_array_from_process_local_data(
@@ -92,7 +91,7 @@ class DeviceDataset:
     counts = [len(jax.tree.leaves(shard)[0]) for shard in shards]
     if min(counts) < 1 or max(counts) > rows:
       raise ValueError(f'every shard needs 1 to {rows} rows, got {counts}')
-    data = jax.tree.map(lambda *parts: global_array([pad(p) for p in parts]), *shards)
+    data = jax.tree.map(lambda *parts: global_array([_pad_rows(p, rows) for p in parts]), *shards)
     cdf = None
     if row_weights is not None:
       cdfs = []
@@ -100,7 +99,7 @@ class DeviceDataset:
         weights = np.asarray(weights, np.float64)
         if weights.shape != (count,) or np.any(weights < 0) or weights.sum() <= 0:
           raise ValueError(f'row_weights must be {count} non-negative numbers, not all 0')
-        cdfs.append(pad(np.cumsum(weights / weights.sum())).astype(np.float32))
+        cdfs.append(_pad_rows(np.cumsum(weights / weights.sum()), rows).astype(np.float32))
         cdfs[-1][count:] = 1.0
       cdf = global_array(cdfs)
     return cls(data=data, size=size, cdf=cdf,
@@ -117,11 +116,7 @@ class DeviceDataset:
     sizes = [len(jax.tree.leaves(d)[0]) for d in datasets]
     rows = max(sizes)
 
-    def pad(x):
-      x = np.asarray(x)
-      return np.concatenate([x, np.zeros((rows - len(x),) + x.shape[1:], x.dtype)])
-
-    data = jax.tree.map(lambda *parts: np.stack([pad(p) for p in parts]), *datasets)
+    data = jax.tree.map(lambda *parts: np.stack([_pad_rows(p, rows) for p in parts]), *datasets)
     cdf = None
     if len(set(sizes)) > 1:
       cdf = np.stack([np.minimum(np.arange(1, rows + 1) / n, 1.0) for n in sizes]).astype(np.float32)
