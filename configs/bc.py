@@ -93,8 +93,16 @@ def _reach_multi_task(config: ml_collections.ConfigDict) -> None:
   config.network.task.update(fusion='concat', factor_sizes=(3,))
 
 
+def _offline(config: ml_collections.ConfigDict) -> None:
+  """No environment: data from elsewhere (`data.path`, `data.format`), trained and scored
+  by held-out action error and per-dimension R^2; closed-loop success is unavailable."""
+  config.env = common.offline_env_config()
+  config.data.format = 'envlogger'
+
+
 # name -> (task, what the preset changes in the task's default config).
 PRESETS = {
+    'offline': ('reach', _offline),
     'reach_image': ('reach', _reach_image),
     'push_image': ('push', _push_image),
     'grasp_mse': ('grasp_multimodal', _grasp_mse),
@@ -138,10 +146,23 @@ def get_config(arg: str = 'reach') -> ml_collections.ConfigDict:
   # '' collects into WORKDIR/demos.
   config.data.path = ''
   config.data.split = 'train'
+  # The dataset's layout (imitation/data/formats.py): imitation (ours) | envlogger |
+  # open_x; fields renames what it calls its fields (empty: the layout's default): state (observation keys
+  # concatenated, in order), image ('none': no camera), action, task (a step's instruction
+  # string or task id).
+  config.data.format = 'imitation'
+  config.data.fields = dict(state=(), image='', action='', task='')
+  # Instruction strings in task-id order; empty: ids in order of first appearance.
+  config.data.task_names = ()
   config.data.action_key = 'action'  # or 'expert_action' (the expert's labels)
   config.data.max_episodes = 0  # per dataset; 0 keeps all
   config.data.only_successful = False
   config.data.min_return = float('-inf')
+  # Quality filters (imitation/data/quality.py): keep only these sources (e.g. ('expert',));
+  # drop episodes by a stored quality score (experiments/diagnose.py writes them next to
+  # the dataset): rule flagged (the score's outliers) | threshold | quantile (worst share).
+  config.data.filter = dict(sources=(), score='', rule='flagged', threshold=0.0,
+                            quantile=0.0, scores_path='')
   # How often each task id is sampled (multi-task data): size (as in the data) | uniform
   # (every task alike) | explicit (task_shares, one per task id).
   config.data.task_mixture = 'size'
@@ -158,11 +179,23 @@ def get_config(arg: str = 'reach') -> ml_collections.ConfigDict:
   # Streaming: reader threads, chunks (steps_per_call updates' rows) read ahead on the host,
   # chunks placed on the devices ahead.
   config.data.streaming = dict(num_threads=4, prefetch=4, device_prefetch=2)
+  # Offline runs (no environment, env.name=''): the share of episodes held out of training
+  # to score the policy by action error and R^2.
+  config.data.holdout_fraction = 0.1
 
   config.normalization = ml_collections.ConfigDict()
   config.normalization.observations = True
   config.normalization.actions = True
   config.normalization.min_std = 1e-3
+
+  # Per-episode quality scores (imitation/evaluation/quality.py, experiments/diagnose.py):
+  # replay (success and expert agreement of the recorded actions played again) and crossfit
+  # (K policies, each trained without one fold of episodes, score that fold; their spread
+  # is the ensemble disagreement). Outliers beyond outlier_mads robust stds are flagged.
+  # agreement_tolerance: the mean squared distance to the expert's actions that flags.
+  config.quality = dict(scores=('replay', 'crossfit'), num_folds=5, num_steps=2000,
+                        batch_size=256, hidden_sizes=(256, 256), outlier_mads=3.0,
+                        agreement_tolerance=0.01)
 
   config.network = ml_collections.ConfigDict()
   # mlp (state) | cnn | vit (image, + state if use_state) | entities (state as entities read

@@ -3,7 +3,8 @@
   python -m experiments.collect --config=configs/collect.py:reach --workdir=/tmp/demos_reach
 
 Args after the colon: the task, then optional `debug` (a handful of episodes).
-The dataset is written to WORKDIR/demos, its summary to WORKDIR/results.json.
+The dataset is written to WORKDIR/demos/NAME/VERSION (collect.dataset_name, default
+`<task>_expert`, and collect.dataset_version), its summary to WORKDIR/results.json.
 """
 
 import ml_collections

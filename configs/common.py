@@ -114,6 +114,13 @@ def env_config(task: str) -> ml_collections.ConfigDict:
   ))
 
 
+def offline_env_config() -> ml_collections.ConfigDict:
+  """No environment (name ''): training on data alone, scored offline (configs/bc.py)."""
+  return ml_collections.ConfigDict(dict(
+      name='', kwargs={}, horizon=0, action_noise=dict(_NO_NOISE), frame_stack=1,
+      held_out_kwargs={}))
+
+
 def collect_config(task: str, seed=0) -> ml_collections.ConfigDict:
   """`seed` may be a FieldReference, so that overriding the run's seed changes the demos."""
   return ml_collections.ConfigDict(dict(
@@ -123,4 +130,17 @@ def collect_config(task: str, seed=0) -> ml_collections.ConfigDict:
       # The actuator the demonstrations were recorded with; it replaces env.action_noise
       # during collection (a clean demonstrator and a noisy deployment is covariate shift).
       action_noise=dict(TASKS[task].get('demo_action_noise', _NO_NOISE)),
+      # Mixed-quality data: the share of episodes each worse demonstrator plays (the rest:
+      # the expert), recorded as the episode's source. noisy_expert adds Gaussian noise of
+      # std noisy_std to every action; biased_expert adds a constant offset of norm `bias`
+      # in a direction drawn per episode (it settles off target and mostly fails); policy
+      # is a previous policy (the exported one in policy_dir, by its mode: "self-play").
+      mixture=dict(noisy_expert=0.0, biased_expert=0.0, policy=0.0),
+      noisy_std=0.5,
+      bias=0.5,
+      policy_dir='',
+      # The dataset's TFDS name and version: it is written to DATA_DIR/NAME/VERSION, where
+      # `tfds.builder(NAME, data_dir=DATA_DIR)` finds it.
+      dataset_name=f'{task}_expert',
+      dataset_version='1.0.0',
   ))

@@ -1,6 +1,7 @@
 """Collect expert demonstrations as RLDS: `--config=configs/collect.py:reach --workdir=DIR`.
 
-The dataset is written to WORKDIR/demos, its summary to WORKDIR/results.json.
+The dataset is written to WORKDIR/demos/NAME/VERSION (collect.dataset_name, default
+`<task>_expert`, and collect.dataset_version), its summary to WORKDIR/results.json.
 """
 
 import json

@@ -13,6 +13,8 @@ INIT = 0  # network initialisation and the train state's own key stream (DAgger:
 EVAL = 1  # evaluation episodes during training and the final learner-vs-expert comparison
 DAGGER_ROLLOUT = 2  # DAgger round k's rollout (actions, beta draws): fold_in k
 DATA_ORDER = 3  # streamed input (data.pipeline=stream): its shuffle's seed is drawn from it
+HOLDOUT = 4  # offline runs (no environment): which episodes are held out of training
+DIAGNOSE = 5  # experiments/diagnose.py: its splits, fits and episodes (fold_in a check)
 DAGGER_RESET = 102  # DAgger round k's episode resets: fold_in k, split per episode
 EVALUATE = 7  # `evaluate` runs on exported policies: its episodes; videos fold in VIDEO
 VIDEO = 1  # folded into the EVALUATE key for the filmed episodes
@@ -21,6 +23,7 @@ VIDEO = 1  # folded into the EVALUATE key for the filmed episodes
 # collection is reset with fold_in(fold_in(PRNGKey(seed), COLLECT_RESET), i).
 COLLECT_RESET = 0
 COLLECT_ACTION = 1  # the expert's own randomness: fold_in the batch's first episode index
+COLLECT_MIXTURE = 2  # which demonstrator plays each episode; a biased one's direction: fold_in i
 
 # From an environment's reset key: the actuator-noise stream of `wrappers.ActionNoise`.
 ACTION_NOISE = 0x5EED

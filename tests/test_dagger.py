@@ -129,7 +129,7 @@ def test_resume_continues_at_the_next_round(interrupted_then_resumed):
 def test_dataset_aggregates_every_round_and_counts_match(interrupted_then_resumed):
   config, workdir, _, results = interrupted_then_resumed
   path = os.path.join(workdir, dagger.DATASET_DIR)
-  builder = tfds.builder_from_directory(path)  # readable with plain TFDS
+  builder = tfds.builder(dagger.dataset_name(config), data_dir=path)  # plain TFDS, by name
   assert builder.info.splits['train'].num_examples > 0
   episodes, _ = rlds.load_episodes(path)
   steps_per_round = {}

@@ -86,7 +86,7 @@ def test_unknown_source_is_rejected():
 
 
 def test_collected_dataset_opens_with_tfds_and_round_trips(demos_path, debug_config):
-  builder = tfds.builder_from_directory(demos_path)
+  builder = tfds.builder_from_directory(rlds.resolve_path(demos_path))
   assert builder.info.splits['train'].num_examples == debug_config.collect.num_episodes
   episodes, metadata = rlds.load_episodes(demos_path)
   assert metadata['env_name'] == 'reach'
@@ -116,7 +116,7 @@ def test_collect_run_writes_the_dataset_and_results_in_the_shared_schema(collect
   assert results['num_demos'] == debug_config.collect.num_episodes
   assert results['num_transitions'] == debug_config.collect.num_episodes * debug_config.env.horizon
   assert results['success_rate'] == 1.0
-  assert results['dataset'] == os.path.join(workdir, 'demos')
+  assert results['dataset'] == os.path.join(workdir, 'demos', 'reach_expert', '1.0.0')
   assert os.path.exists(os.path.join(workdir, 'config.json'))
 
 
@@ -135,7 +135,7 @@ def test_write_refuses_to_overwrite_and_append_aggregates(tmp_path, reach_env):
   rlds.write_episodes(path, more, observation_spec=spec, action_dim=2, append=True)
   loaded, _ = rlds.load_episodes(path)
   assert sorted(e['episode_metadata']['source'] for e in loaded) == ['dagger'] * 2 + ['expert'] * 2
-  assert tfds.builder_from_directory(path).info.splits['train'].num_examples == 4
+  assert tfds.builder_from_directory(rlds.resolve_path(path)).info.splits['train'].num_examples == 4
 
 
 def test_missing_dataset_is_a_clear_error(tmp_path):

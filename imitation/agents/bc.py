@@ -12,14 +12,18 @@ import chex
 import jax
 from jax import numpy as jp
 import ml_collections
+import numpy as np
 import optax
 
 from imitation import envs
 from imitation import streams
+from imitation.data import demonstrations
 from imitation.data import normalization as normalization_lib
+from imitation.errors import ConfigError
 from imitation.agents import vmapped
 from imitation.evaluation import acting
 from imitation.evaluation import evaluator as evaluator_lib
+from imitation.evaluation import offline
 from imitation.evaluation.evaluator import Evaluator
 from imitation.networks import augmentation
 from imitation.networks import policy as policy_lib
@@ -163,6 +167,9 @@ def train(
   if len(members_lib.members_of(config)) > 1:  # seeds (x a hyperparameter) in one program
     return vmapped.train(config, workdir, stop_at_step=stop_at_step,
                          make_learner=make_learner, algorithm=algorithm)
+  if not config.env.name:  # no environment: scored on held-out episodes
+    return train_offline(config, workdir, stop_at_step=stop_at_step,
+                         make_learner=make_learner, algorithm=algorithm)
   run = run_lib.Run(config, workdir)
   env = envs.make_from_config(config.env)
   dataset_path = run.dataset_path()
@@ -192,3 +199,57 @@ def train(
       num_demos=data_info['num_demos'], num_transitions=data_info['num_transitions'],
       dataset=dataset_path, resumed_from_step=resumed_from_step,
       **({'held_out': held_out} if held_out else {}))
+
+
+def train_offline(
+    config: ml_collections.ConfigDict, workdir: str, *, stop_at_step: Optional[int] = None,
+    make_learner: Callable[[ml_collections.ConfigDict, int], Learner] = make_learner,
+    algorithm: str = ALGORITHM,
+) -> Dict[str, Any]:
+  """BC on data alone (`env.name` empty: no task of this project matches the data).
+
+  `data.holdout_fraction` of the episodes are held out whole; the policy is scored on them
+  by action error and per-dimension R^2 (evaluation/offline.py), every `eval_every` steps
+  and at the end. results.json says closed-loop success is unavailable.
+  """
+  if not config.data.path:
+    raise ConfigError('env.name is empty (an offline run): data.path must name the dataset, '
+                      'as there is no environment to collect demonstrations in')
+  if len(members_lib.members_of(config)) > 1 or config.data.get('pipeline') == 'stream':
+    raise ConfigError('offline runs train one seed on device-resident data: set '
+                      'num_seeds=1, vmap.name=\'\' and data.pipeline=device')
+  if jax.process_count() > 1:
+    raise ConfigError('offline runs are single-process')
+  logging.warning(offline.CLOSED_LOOP_UNAVAILABLE)
+  run = run_lib.Run(config, workdir)
+  dataset_path = run.dataset_path()
+  split_rng = np.random.default_rng(np.asarray(jax.random.key_data(run.key(streams.HOLDOUT))))
+  train_data, heldout_data, data_info = demonstrations.load_holdout_split(
+      config, dataset_path, split_rng)
+  logging.info('training data: %s', data_info)
+  action_size = int(train_data['action'].shape[-1])
+  learner = make_learner(config, action_size)
+  normalization = run.normalization(train_data)
+  state = run.init_state(learner, run.key(streams.INIT),
+                         jax.tree.map(lambda x: x[:1], train_data['observation']),
+                         normalization)
+  if learner.prepare is not None:
+    state = learner.prepare(state, train_data['task_id'])
+  evaluator = offline.OfflineEvaluator(
+      learner.act, heldout_data)
+  dataset = run.device_dataset(train_data)
+  del train_data
+  state, final_eval, resumed_from_step = run.fit(
+      learner, state, dataset, evaluate=lambda s: evaluator(s.policy_params),
+      stop_at_step=stop_at_step)
+  step = int(jax.device_get(state.step))
+  if step < config.train.num_steps:
+    return run.stop()
+  final_eval = final_eval or evaluator(state.policy_params)
+  return run.finish(
+      algorithm, learner=learner, state=state, action_size=action_size, final_step=step,
+      evaluation={'success_rate': None, 'closed_loop': offline.CLOSED_LOOP_UNAVAILABLE,
+                  **final_eval},
+      num_demos=data_info['num_demos'], num_heldout_demos=data_info['num_heldout_demos'],
+      num_transitions=data_info['num_transitions'], dataset=dataset_path,
+      resumed_from_step=resumed_from_step)

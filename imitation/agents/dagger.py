@@ -61,6 +61,11 @@ PROGRESS_FILE = 'dagger_progress.json'
 BUDGET_KEYS = ('expert_labels', 'interventions', 'env_steps')
 
 
+def dataset_name(config: ml_collections.ConfigDict) -> str:
+  """The TFDS name of the aggregate (WORKDIR/dataset/NAME/1.0.0): `<task>_dagger`."""
+  return f'{config.env.name}_dagger'
+
+
 def beta(config: ml_collections.ConfigDict, round_index: int) -> float:
   """The probability that the expert acts in DAgger round `round_index` >= 1.
 
@@ -139,6 +144,10 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   if jax.process_count() > 1:  # each round's rollouts would be written by every process
     raise ConfigError('DAgger runs in one process (its devices may be many); '
                       'multi-process runs are for bc and multitask')
+  if not config.env.name or config.data.get('format', 'imitation') != 'imitation':
+    raise ConfigError('DAgger needs an environment with an expert and starts from this '
+                      "project's own demonstrations (data.format=imitation); train BC on "
+                      'foreign data instead')
 
 
 def make_learner(config: ml_collections.ConfigDict, action_size: int) -> Learner:
@@ -256,7 +265,8 @@ def _set_up(config: ml_collections.ConfigDict, run: run_lib.Run, collected_round
     for episode in demos:
       episode['episode_metadata']['round'] = np.int32(0)
     rlds.write_episodes(dataset_path, demos, observation_spec=observation_spec,
-                        action_dim=env.action_size, metadata=metadata)
+                        action_dim=env.action_size, metadata=metadata,
+                        name=dataset_name(config))
   # Normalisation comes from the demonstrations and stays fixed over rounds, so a
   # warm-started policy sees its inputs on the same scale in every round.
   episodes = _episodes_up_to(dataset_path, collected_round)
@@ -304,7 +314,7 @@ def _collect_round(config, run, setup: _Setup, round_index: int, params,
 
   def write():
     if new_episodes:
-      rlds.write_episodes(setup.dataset_path, new_episodes,
+      rlds.write_episodes(setup.dataset_path, new_episodes, name=dataset_name(config),
                           observation_spec=setup.observation_spec,
                           action_dim=setup.env.action_size, append=True)
     run.write_json(PROGRESS_FILE, collected)

@@ -2,7 +2,7 @@
 
 import json
 import time
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from absl import logging
 import jax
@@ -15,6 +15,7 @@ from imitation import streams
 from imitation.data import episodes as episodes_lib
 from imitation.data import rlds
 from imitation.envs import rollout as rollout_lib
+from imitation.errors import ConfigError
 
 
 def episode_reset_keys(seed: int, episode_indices: np.ndarray) -> jax.Array:
@@ -23,16 +24,83 @@ def episode_reset_keys(seed: int, episode_indices: np.ndarray) -> jax.Array:
   return jax.vmap(jax.random.fold_in, in_axes=(None, 0))(base, jp.asarray(episode_indices))
 
 
+# Who demonstrates an episode: the expert, or a worse demonstrator made from it, so every
+# quality score can be checked against the truth (`episode_metadata.source`).
+DEMONSTRATORS = ('expert', 'noisy_expert', 'biased_expert', 'policy')
+# A previous policy as demonstrator: (act_fn, policy_params), act_fn as in envs.rollout.
+PolicyDemonstrator = Tuple[Callable[..., Any], Any]
+
+
+def demonstrators(collect_config: ml_collections.ConfigDict) -> np.ndarray:
+  """[num_episodes] index into DEMONSTRATORS: `collect.mixture`'s shares of the episodes
+  (rounded counts, the rest the expert's), in an order drawn from the collection seed."""
+  num_episodes = collect_config.num_episodes
+  mixture = dict(collect_config.get('mixture') or {})
+  unknown = set(mixture) - set(DEMONSTRATORS[1:])
+  if unknown:
+    raise ConfigError(f'collect.mixture has unknown demonstrators {sorted(unknown)}; '
+                      f'known: {DEMONSTRATORS[1:]}')
+  counts = {name: int(round(share * num_episodes)) for name, share in mixture.items()}
+  if any(share < 0 for share in mixture.values()) or sum(counts.values()) > num_episodes:
+    raise ConfigError(f'collect.mixture={mixture}: shares must be >= 0 and sum to <= 1')
+  kinds = np.zeros(num_episodes, np.int32)
+  start = 0
+  for name, count in counts.items():
+    kinds[start:start + count] = DEMONSTRATORS.index(name)
+    start += count
+  order = jax.random.permutation(streams.key(collect_config.seed, streams.COLLECT_MIXTURE),
+                                 num_episodes)
+  return kinds[np.asarray(order)]
+
+
+def _make_perturb(act_fn: Optional[Callable[..., Any]]):
+  """The demonstrators' actions: the expert's, plus fresh Gaussian noise every step
+  (noisy_expert) or a constant offset held for the whole episode (biased_expert), or a
+  previous policy's own action (policy, when `act_fn` is given)."""
+
+  def perturb(expert_action: jax.Array, observation: Dict[str, jax.Array],
+              params: Dict[str, Any], rng: jax.Array) -> jax.Array:
+    rng_noise, rng_policy = jax.random.split(rng)
+    kind = params['kind'][:, None]
+    noise = params['noise_std'] * jax.random.normal(rng_noise, expert_action.shape)
+    action = jp.where(kind == DEMONSTRATORS.index('noisy_expert'), expert_action + noise,
+                      expert_action)
+    action = jp.where(kind == DEMONSTRATORS.index('biased_expert'), action + params['bias'],
+                      action)
+    if act_fn is not None:
+      policy_action = act_fn(params['policy'], observation, rng_policy)
+      action = jp.where(kind == DEMONSTRATORS.index('policy'), policy_action, action)
+    return action
+
+  return perturb
+
+
+def _demonstrator_params(collect_config, kinds: np.ndarray, indices: np.ndarray,
+                         action_size: int) -> Dict[str, jax.Array]:
+  """Per episode: its demonstrator, the noise scale, and its bias (a direction drawn per
+  episode, of norm `collect.bias`)."""
+  base = streams.key(collect_config.seed, streams.COLLECT_MIXTURE)
+  directions = jax.vmap(lambda i: jax.random.normal(jax.random.fold_in(base, i),
+                                                    (action_size,)))(jp.asarray(indices))
+  directions /= jp.linalg.norm(directions, axis=-1, keepdims=True)
+  return {'kind': jp.asarray(kinds), 'noise_std': jp.float32(collect_config.get('noisy_std', 0.0)),
+          'bias': collect_config.get('bias', 0.0) * directions}
+
+
 _EXPERT_ROLLOUTS: Dict[str, Tuple[Any, Callable[..., Any]]] = {}
 
 
-def _expert_rollout(env_config: ml_collections.ConfigDict) -> Tuple[Any, Callable[..., Any]]:
-  """The env and the jitted expert rollout of `env_config`, built once per process and
-  config, so collecting for several seeds (training/members.py) compiles it once."""
-  key = json.dumps(env_config.to_dict(), sort_keys=True, default=str)
+def _expert_rollout(env_config: ml_collections.ConfigDict,
+                    act_fn: Optional[Callable[..., Any]] = None,
+                    ) -> Tuple[Any, Callable[..., Any]]:
+  """The env and the jitted demonstrators' rollout of `env_config`, built once per
+  process, config (and policy act fn), so collecting for several seeds
+  (training/members.py) compiles it once."""
+  key = json.dumps(env_config.to_dict(), sort_keys=True, default=str) + str(id(act_fn))
   if key not in _EXPERT_ROLLOUTS:
     env = envs.make_from_config(env_config)
-    _EXPERT_ROLLOUTS[key] = env, jax.jit(rollout_lib.make_rollout(env, env_config.horizon))
+    _EXPERT_ROLLOUTS[key] = env, jax.jit(rollout_lib.make_rollout(
+        env, env_config.horizon, perturb=_make_perturb(act_fn)))
   return _EXPERT_ROLLOUTS[key]
 
 
@@ -40,22 +108,34 @@ def collect_demonstrations(
     env_config: ml_collections.ConfigDict,
     collect_config: ml_collections.ConfigDict,
     path: str,
+    policy: Optional[PolicyDemonstrator] = None,
 ) -> Dict[str, Any]:
-  """Writes `collect_config.num_episodes` expert episodes to an RLDS dataset at `path`.
+  """Writes `collect_config.num_episodes` demonstrations to an RLDS dataset in the data_dir
+  `path` (at path/NAME/VERSION, `collect_config.dataset_name` and `dataset_version`).
 
-  The environment is `env_config` with the demonstrator's actuator noise
+  Each episode's demonstrator is the expert, or one drawn from `collect_config.mixture`
+  (DEMONSTRATORS; recorded as the episode's `source`); `expert_action` is always the
+  expert's label. The environment is `env_config` with the demonstrator's actuator noise
   (`collect_config.action_noise`) in place of the deployment noise.
 
   Episodes are rolled out `num_parallel_envs` at a time by one compiled rollout; the last
   batch is padded to the same size (and the padding dropped) so nothing recompiles.
 
+  `policy` is the previous policy that plays the `policy` share of the mixture (the
+  "self-play" source: agents/expert.py loads it from `collect.policy_dir`).
+
   Returns:
-    A summary: episodes, transitions, expert success rate and mean return, seconds taken.
+    A summary: episodes, transitions, success rate and mean return (over all episodes and
+    per demonstrator), seconds taken.
   """
   start = time.time()
   env_config = env_config.copy_and_resolve_references()
   env_config.action_noise = collect_config.action_noise
-  env, rollout = _expert_rollout(env_config)
+  kinds = demonstrators(collect_config)
+  if (kinds == DEMONSTRATORS.index('policy')).any() and policy is None:
+    raise ConfigError('collect.mixture.policy needs a previous policy: set '
+                      'collect.policy_dir and collect with experiments/collect.py')
+  env, rollout = _expert_rollout(env_config, policy[0] if policy else None)
   horizon = env_config.horizon
   num_episodes = collect_config.num_episodes
   num_parallel = min(collect_config.num_parallel_envs, num_episodes)
@@ -64,23 +144,29 @@ def collect_demonstrations(
   collected = []
   for first in range(0, num_episodes, num_parallel):
     indices = np.arange(first, first + num_parallel)
+    batch_kinds = kinds[np.minimum(indices, num_episodes - 1)]
+    params = _demonstrator_params(collect_config, batch_kinds, indices, env.action_size)
+    if policy is not None:
+      params['policy'] = policy[1]
     trajectory = rollout(
-        None,
+        params,
         episode_reset_keys(collect_config.seed, indices),
         jax.random.fold_in(action_key, first),
     )
     episodes = episodes_lib.trajectory_to_episodes(
         jax.device_get(trajectory),
-        source='expert',
+        source=[DEMONSTRATORS[k] for k in batch_kinds],
         seed=collect_config.seed,
         episode_indices=indices,
     )
     collected.extend(episodes[: num_episodes - first])
     logging.info('collected %d/%d episodes', len(collected), num_episodes)
 
-  rlds.write_episodes(
+  directory = rlds.write_episodes(
       path,
       collected,
+      name=collect_config.get('dataset_name', rlds.DATASET_NAME),
+      version=collect_config.get('dataset_version', rlds.DATASET_VERSION),
       observation_spec=envs.observation_spec(env),
       action_dim=env.action_size,
       metadata={
@@ -93,11 +179,15 @@ def collect_demonstrations(
   )
   success = np.array([e['episode_metadata']['success'] for e in collected], np.float64)
   returns = np.array([e['episode_metadata']['return'] for e in collected], np.float64)
+  by_source = {DEMONSTRATORS[k]: {'num_episodes': int((kinds == k).sum()),
+                                  'success_rate': float(success[kinds == k].mean())}
+               for k in np.unique(kinds)}
   return {
-      'path': path,
+      'path': directory,
       'num_episodes': len(collected),
       'num_transitions': int(sum(e['episode_metadata']['length'] for e in collected)),
       'success_rate': float(success.mean()),
       'mean_return': float(returns.mean()),
+      'by_source': by_source,
       'seconds': time.time() - start,
   }

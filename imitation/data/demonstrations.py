@@ -9,6 +9,8 @@ import numpy as np
 
 from imitation import envs
 from imitation.data import collect
+from imitation.data import formats
+from imitation.data import quality
 from imitation.data import rlds
 from imitation.data import transitions as transitions_lib
 from imitation.errors import DatasetError
@@ -58,9 +60,10 @@ def load_episodes(
 def _read_episodes(config, path, shards):
   """`load_episodes`, with each kept episode's index i."""
   episodes, indices, metadata, num_available, first_index = [], [], None, 0, 0
+  vocabulary = task_vocabulary(config)
   for one_path in path.split(','):
     one, one_indices, one_metadata, available, num_kept = _load_one_dataset(
-        config, one_path, shards, first_index)
+        config, one_path, shards, first_index, vocabulary)
     if episodes and one and _step_shapes(one[0]) != _step_shapes(episodes[0]):
       raise DatasetError(
           f'dataset {one_path} does not match {path.split(",")[0]}: steps of shapes '
@@ -85,45 +88,87 @@ def iterate_training_episodes(config: ml_collections.ConfigDict,
                               path: str) -> Iterator[Dict[str, Any]]:
   """The episodes `load_episodes` keeps (same filters, same order), read one at a time:
   for converting a dataset too large to hold (`data.streaming`)."""
+  vocabulary = task_vocabulary(config)
   for one_path in path.split(','):
-    yield from _filtered_episodes(config, one_path, _open_dataset(config, one_path)[0], {})
+    reader = _open_dataset(config, one_path, vocabulary)[0]
+    yield from _filtered_episodes(config, one_path, reader, {})
 
 
-def _open_dataset(config: ml_collections.ConfigDict, path: str):
-  """(an iterator over the episodes of `config.data.split`, the dataset's metadata), after
-  checking that the dataset was collected on `config.env.name`."""
+def task_vocabulary(config: ml_collections.ConfigDict) -> formats.TaskVocabulary:
+  """Instruction -> task id for datasets whose task is a string (`data.task_names` fixes
+  the order; otherwise ids follow first appearance)."""
+  return formats.TaskVocabulary(tuple(config.data.get('task_names', ())))
+
+
+def _open_dataset(config: ml_collections.ConfigDict, path: str,
+                  vocabulary: formats.TaskVocabulary):
+  """(an iterator over the episodes of `config.data.split` in the episode schema, mapped
+  from `data.format`'s layout, and the dataset's metadata), after checking that the
+  dataset was collected on `config.env.name` where its metadata says."""
   reader, metadata = rlds.iterate_episodes(path, config.data.split)
   data_env = metadata.get('env_name')
-  if data_env is not None and data_env != config.env.name:
+  if data_env is not None and config.env.name and data_env != config.env.name:
     raise DatasetError(
         f'dataset {path} was collected on {data_env!r} but the config trains on '
         f'{config.env.name!r}'
     )
-  return reader, metadata
+  if data_env is None and config.env.name:
+    logging.warning('dataset %s has no metadata naming its environment: it is checked '
+                    'against %r by observation and action shapes only', path, config.env.name)
+  standardize = formats.get(config.data.get('format', 'imitation'))
+  fields = formats.fields_from_config(config.data.get('fields'))
+
+  def standardized():
+    for position, episode in enumerate(reader):
+      episode = standardize(episode, fields, vocabulary, path)
+      formats.check_episode(episode, path)
+      # Foreign episodes are numbered by position, which quality scores key by.
+      episode['episode_metadata'].setdefault('episode_index', np.int64(position))
+      yield episode
+
+  return standardized(), metadata
 
 
 def _filtered_episodes(config: ml_collections.ConfigDict, path: str, reader: Iterator,
                        counts: Dict[str, int]) -> Iterator[Dict[str, Any]]:
-  """The episodes of `reader` that pass `config.data`'s filters, the first
+  """The episodes of `reader` that pass `config.data`'s filters (success, return, and
+  `data.filter`: sources and quality scores, see `data.quality`), the first
   `data.max_episodes` of them (0: all); `counts['read']` ends as the episodes in it."""
   counts['read'], kept = 0, 0
+  if config.data.only_successful:
+    reader = _with_success(reader, path)
+  episode_filter = quality.EpisodeFilter(config.data.get('filter'), rlds.resolve_path(path))
   for episode in reader:
     counts['read'] += 1
     if config.data.max_episodes and kept >= config.data.max_episodes:
       continue  # counted, not kept
     if transitions_lib.passes_filters(episode, only_successful=config.data.only_successful,
-                                      min_return=config.data.min_return):
+                                      min_return=config.data.min_return) and (
+                                          episode_filter.keep(episode)):
       kept += 1
       yield episode
+  if not counts['read']:
+    raise DatasetError(f'{path}: the dataset holds no episodes in split '
+                       f'{config.data.split!r}')
   if not kept:
     raise DatasetError(f'no episodes of {path} pass the data filters')
 
 
+def _with_success(reader: Iterator, path: str) -> Iterator:
+  """`reader`, refusing episodes whose success is unknown (data.only_successful)."""
+  for episode in reader:
+    if 'success' not in episode['episode_metadata']:
+      raise DatasetError(f'{path}: data.only_successful needs each episode\'s success, '
+                         'and this dataset does not record it')
+    yield episode
+
+
 def _load_one_dataset(config: ml_collections.ConfigDict, path: str,
-                      shards: Optional[Tuple[Sequence[int], int]], first_index: int):
+                      shards: Optional[Tuple[Sequence[int], int]], first_index: int,
+                      vocabulary: formats.TaskVocabulary):
   """(kept episodes, their indices, metadata, episodes in the dataset, episodes that pass
   the filters, up to `data.max_episodes`)."""
-  reader, metadata = _open_dataset(config, path)
+  reader, metadata = _open_dataset(config, path, vocabulary)
   mine, num_shards = shards if shards is not None else ((0,), 1)
   mine = set(mine)
   episodes, indices, counts, num_kept = [], [], {}, 0
@@ -153,12 +198,43 @@ def load_transitions(
   transitions_lib.check_matches_env(
       transitions, envs.observation_spec(env), env.action_size, source=path
   )
-  info = {
+  return transitions, data_info(episodes, transitions, num_available)
+
+
+def data_info(episodes: Sequence[Dict[str, Any]], transitions: Dict[str, Any],
+              num_available: int) -> Dict[str, Any]:
+  """Counts of the data used; `demo_success_rate` over the episodes that record success
+  (None when none does, as in most foreign datasets)."""
+  success = [e['episode_metadata']['success'] for e in episodes
+             if 'success' in e['episode_metadata']]
+  return {
       'num_demos': len(episodes),
       'num_available_episodes': num_available,
       'num_transitions': int(transitions['action'].shape[0]),
-      'demo_success_rate': float(
-          np.mean([e['episode_metadata']['success'] for e in episodes])
-      ),
+      'demo_success_rate': float(np.mean(success)) if success else None,
   }
-  return transitions, info
+
+
+def load_holdout_split(
+    config: ml_collections.ConfigDict, path: str, rng: np.random.Generator,
+) -> Tuple[Dict[str, Any], Dict[str, Any], Dict[str, Any]]:
+  """(training transitions, held-out transitions, info) for a run without an environment:
+  `data.holdout_fraction` of the filtered episodes (at least one, drawn with `rng`) are
+  held out whole, so no held-out step shares an episode with a training step."""
+  episodes, _, _, num_available = _read_episodes(config, path, None)
+  fraction = config.data.holdout_fraction
+  if not 0.0 < fraction < 1.0:
+    raise DatasetError(f'data.holdout_fraction={fraction}: expected a fraction in (0, 1)')
+  if len(episodes) < 2:
+    raise DatasetError(f'{path}: {len(episodes)} episode(s) kept; an offline run holds out '
+                       'whole episodes, so it needs at least 2')
+  num_held_out = min(max(1, int(round(fraction * len(episodes)))), len(episodes) - 1)
+  held_out = set(rng.permutation(len(episodes))[:num_held_out].tolist())
+  train = [e for i, e in enumerate(episodes) if i not in held_out]
+  test = [e for i, e in enumerate(episodes) if i in held_out]
+  action_key = config.data.action_key
+  train_transitions = transitions_lib.episodes_to_transitions(train, action_key)
+  test_transitions = transitions_lib.episodes_to_transitions(test, action_key)
+  info = data_info(train, train_transitions, num_available)
+  info.update(num_heldout_demos=len(test))
+  return train_transitions, test_transitions, info

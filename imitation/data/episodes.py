@@ -2,10 +2,11 @@
 
 An episode is `{'steps': {...}, 'episode_metadata': {...}}` with one step per observation:
 an episode of L actions has L + 1 steps, the last one (`is_last`) carrying the final
-observation and a zero action, as RLDS prescribes.
+observation and a zero action, as RLDS prescribes; `action_is_pad` marks that action as
+padding for any reader (data/rlds.py).
 """
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -13,18 +14,18 @@ Episode = Dict[str, Any]
 
 STEP_KEYS = (
     'observation', 'action', 'expert_action', 'reward', 'discount', 'is_first',
-    'is_last', 'is_terminal',
+    'is_last', 'is_terminal', 'action_is_pad',
 )
 METADATA_KEYS = (
     'task_id', 'success', 'source', 'seed', 'episode_index', 'return', 'length', 'round',
 )
-SOURCES = ('expert', 'dagger', 'learner')
+SOURCES = ('expert', 'dagger', 'learner', 'noisy_expert', 'biased_expert', 'policy')
 
 
 def trajectory_to_episodes(
     trajectory: Any,
     *,
-    source: str,
+    source: Union[str, Sequence[str]],
     seed: int,
     episode_indices: Sequence[int],
     round_index: int = 0,
@@ -37,7 +38,7 @@ def trajectory_to_episodes(
 
   Args:
     trajectory: an `envs.rollout.Trajectory` fetched to the host.
-    source: who produced the data, one of SOURCES.
+    source: who produced the data, one of SOURCES, or one per column.
     seed: the collection seed; episode i was reset with fold_in(PRNGKey(seed), i).
     episode_indices: the global index of each column's episode.
     round_index: data-collection round (0 for expert demonstrations, k for DAgger round k).
@@ -46,8 +47,10 @@ def trajectory_to_episodes(
       ending with the observation after its last labelled action; unlabelled steps are
       dropped. None keeps every step.
   """
-  if source not in SOURCES:
-    raise ValueError(f'source must be one of {SOURCES}, got {source!r}')
+  sources = [source] * len(episode_indices) if isinstance(source, str) else list(source)
+  for one in sources:
+    if one not in SOURCES:
+      raise ValueError(f'source must be one of {SOURCES}, got {one!r}')
   tr = {k: np.asarray(getattr(trajectory, k)) for k in ('action', 'expert_action', 'reward', 'done', 'truncation', 'success')}
   observation = {k: np.asarray(v) for k, v in trajectory.observation.items()}
   horizon, num_envs = tr['done'].shape
@@ -71,7 +74,7 @@ def trajectory_to_episodes(
       metadata = {
           'task_id': np.int32(task_ids[first, e]),
           'success': success,
-          'source': source,
+          'source': sources[e],
           'seed': np.int64(seed),
           'episode_index': np.int64(episode_indices[e]),
           'return': np.float32(steps['reward'].sum()),
@@ -111,4 +114,5 @@ def _steps(tr, observation, e: int, first: int, end: int, terminal: bool) -> Dic
       'is_first': is_first,
       'is_last': is_last,
       'is_terminal': is_last & terminal,
+      'action_is_pad': is_last.copy(),
   }

@@ -1,11 +1,22 @@
 """Writing and reading episodes as RLDS datasets in TFDS format.
 
+A dataset we write lives in TFDS's own layout, `DATA_DIR/NAME/VERSION/`, so that
+`tfds.builder(NAME, data_dir=DATA_DIR)` (and Octo-style loaders keyed by name) find it and
+datasets of several names can share a data_dir. A reader may name the version directory,
+the name directory (its newest version) or a data_dir holding one dataset.
+
+Every step we write has `action_is_pad`: True where the step's action is not a real one
+(RLDS's final step carries only the last observation; we store a zero action there), so
+other readers can drop it instead of training on padding.
+
 This is the only module that imports TensorFlow. It is hidden from every accelerator
 before anything else touches it, so it never takes GPU memory from JAX.
 """
 
+import glob
 import json
 import os
+import re
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -24,6 +35,9 @@ from imitation.errors import DatasetError
 
 DATASET_NAME = 'imitation_episodes'
 DATASET_VERSION = '1.0.0'
+INFO_FILE = 'dataset_info.json'
+_NAME = re.compile(r'^[a-z][a-z0-9_]*$')  # TFDS dataset names: snake_case
+_VERSION = re.compile(r'^\d+\.\d+\.\d+$')
 _MAX_EPISODE_STEPS = 1 << 30
 
 
@@ -62,6 +76,8 @@ def episode_features(
           'is_first': tfds.features.Scalar(np.bool_),
           'is_last': tfds.features.Scalar(np.bool_),
           'is_terminal': tfds.features.Scalar(np.bool_),
+          # True where `action` is padding, not a real action (the final step).
+          'action_is_pad': tfds.features.Scalar(np.bool_),
       }),
       'episode_metadata': tfds.features.FeaturesDict({
           'task_id': tfds.features.Scalar(np.int32),
@@ -76,8 +92,46 @@ def episode_features(
   })
 
 
+def check_name(name: str, version: str) -> None:
+  """Raises a DatasetError unless `name` and `version` are what TFDS accepts."""
+  if not _NAME.match(name or ''):
+    raise DatasetError(f'dataset name {name!r}: TFDS names are snake_case '
+                       '(lower-case letters, digits and _, starting with a letter)')
+  if not _VERSION.match(version or ''):
+    raise DatasetError(f'dataset version {version!r}: TFDS versions are MAJOR.MINOR.PATCH')
+
+
+def _versions(directory: str) -> List[str]:
+  """The version directories (holding a dataset) under a name directory, oldest first."""
+  found = [os.path.basename(os.path.dirname(p))
+           for p in glob.glob(os.path.join(directory, '*', INFO_FILE))]
+  found = [v for v in found if _VERSION.match(v)]
+  return sorted(found, key=lambda v: tuple(int(x) for x in v.split('.')))
+
+
+def resolve_path(path: str) -> Optional[str]:
+  """The version directory that `path` names, or None if it names no dataset.
+
+  `path` may be a version directory (holding dataset_info.json), a name directory (its
+  newest version is read) or a data_dir holding exactly one named dataset.
+  """
+  if os.path.exists(os.path.join(path, INFO_FILE)):
+    return path
+  versions = _versions(path)
+  if versions:
+    return os.path.join(path, versions[-1])
+  names = sorted(n for n in (os.listdir(path) if os.path.isdir(path) else ())
+                 if _versions(os.path.join(path, n)))
+  if len(names) > 1:
+    raise DatasetError(f'{path} holds several datasets ({", ".join(names)}): name one, '
+                       f'e.g. {os.path.join(path, names[0])}')
+  if names:
+    return os.path.join(path, names[0], _versions(os.path.join(path, names[0]))[-1])
+  return None
+
+
 def dataset_exists(path: str) -> bool:
-  return os.path.exists(os.path.join(path, 'dataset_info.json'))
+  return resolve_path(path) is not None
 
 
 def write_episodes(
@@ -87,37 +141,46 @@ def write_episodes(
     observation_spec: Mapping[str, Any],
     action_dim: int,
     metadata: Optional[Dict[str, Any]] = None,
+    name: str = DATASET_NAME,
+    version: str = DATASET_VERSION,
     split: str = 'train',
     append: bool = False,
     max_episodes_per_shard: int = 1000,
-) -> None:
-  """Writes episodes as a TFDS dataset (TFRecord shards) that `builder_from_directory` opens.
+) -> str:
+  """Writes episodes as a TFDS dataset (TFRecord shards) at `path/name/version`, which
+  `tfds.builder(name, data_dir=path)` and `builder_from_directory` open; returns that
+  directory.
 
-  With `append=True` the episodes are added to an existing dataset as new shards, which is
-  how DAgger aggregates rounds; otherwise an existing dataset at `path` is an error.
+  With `append=True` the episodes are added to the existing dataset as new shards, which is
+  how DAgger aggregates rounds; otherwise an existing dataset there is an error.
 
   Args:
-    path: the dataset directory.
+    path: the data_dir.
     episodes: RLDS episodes as numpy dicts.
     observation_spec: shapes/dtypes of one observation (from `envs.observation_spec`).
     action_dim: size of the action vector.
     metadata: JSON-serialisable facts about the data (env name, horizon, ...), stored in
       the dataset's metadata.json and checked when the dataset is loaded.
+    name: the dataset's TFDS name (snake_case).
+    version: its version, MAJOR.MINOR.PATCH.
     split: split to write.
     append: add to an existing dataset instead of creating one.
     max_episodes_per_shard: shard size.
   """
-  if dataset_exists(path) and not append:
-    raise DatasetError(f'a dataset already exists at {path}; remove it or append to it')
-  os.makedirs(path, exist_ok=True)
+  check_name(name, version)
+  directory = os.path.join(path, name, version)
+  if dataset_exists(directory) and not append:
+    raise DatasetError(f'a dataset already exists at {directory}; remove it or append to it')
+  os.makedirs(directory, exist_ok=True)
   metadata = dict(metadata or {})
   metadata['observation_spec'] = spec_to_json(observation_spec)
   metadata['action_dim'] = int(action_dim)
   info = tfds.core.DatasetInfo(
       builder=tfds.core.DatasetIdentity(
-          name=DATASET_NAME, version=DATASET_VERSION, data_dir=path, module_name=''
+          name=name, version=version, data_dir=directory, module_name=''
       ),
-      description='RLDS episodes written by the imitation library.',
+      description='RLDS episodes written by the imitation library. A step whose '
+                  'action_is_pad is True carries no real action (the final step).',
       features=episode_features(observation_spec, action_dim),
       metadata=tfds.core.MetadataDict(metadata),
   )
@@ -125,8 +188,17 @@ def write_episodes(
       info, max_examples_per_shard=max_episodes_per_shard, overwrite=not append
   )
   writer.initialize_splits([split], fail_if_exists=False)
-  writer.add_examples({split: list(episodes)})
+  writer.add_examples({split: [_with_pad_flags(e) for e in episodes]})
   writer.close_all()
+  return directory
+
+
+def _with_pad_flags(episode: episodes_lib.Episode) -> episodes_lib.Episode:
+  """The episode with `action_is_pad` on its steps (our final step's action is padding)."""
+  steps = episode['steps']
+  if 'action_is_pad' in steps:
+    return episode
+  return {**episode, 'steps': {**steps, 'action_is_pad': np.asarray(steps['is_last'], bool)}}
 
 
 def _decode_steps(episode):
@@ -147,18 +219,37 @@ def iterate_episodes(
     path: str, split: str = 'train'
 ) -> Tuple[Iterator[episodes_lib.Episode], Dict[str, Any]]:
   """The episodes of `split` one at a time, in the dataset's order, and its metadata (or {}):
-  a reader that keeps only some of them (a process's shard) never holds the others."""
-  if not dataset_exists(path):
-    raise DatasetError(f'no RLDS dataset at {path} (no dataset_info.json there)')
+  a reader that keeps only some of them (a process's shard) never holds the others.
+
+  Any RLDS dataset in TFDS format is read as it is stored (see `data.formats` for mapping
+  it to the episode schema). An unreadable one raises a DatasetError naming the file.
+  """
+  directory = resolve_path(path)
+  if directory is None:
+    raise DatasetError(f'no RLDS dataset at {path} (no {INFO_FILE} there, nor in '
+                       'NAME/VERSION folders under it)')
   try:
-    builder = tfds.builder_from_directory(path)
+    builder = tfds.builder_from_directory(directory)
+    splits = builder.info.splits
+    if split not in splits:
+      raise DatasetError(f'{directory}: no split {split!r} (it has {sorted(splits)})')
+    if not splits[split].num_examples:
+      raise DatasetError(f'{directory}: the dataset holds no episodes in split {split!r}')
     dataset = builder.as_dataset(split=split)
-  except (ValueError, KeyError, tf.errors.OpError) as e:
-    raise DatasetError(f'cannot read the dataset at {path}: {e}') from e
+  except (ValueError, KeyError, TypeError, tf.errors.OpError) as e:
+    raise DatasetError(f'cannot read the dataset at {directory}: {_first_line(e)}') from e
   dataset = dataset.map(_decode_steps, num_parallel_calls=tf.data.AUTOTUNE)
 
   def episodes():
-    for episode in tfds.as_numpy(dataset):
+    iterator = iter(tfds.as_numpy(dataset))
+    while True:
+      try:
+        episode = next(iterator)
+      except StopIteration:
+        return
+      except tf.errors.OpError as e:
+        raise DatasetError(_bad_shard(builder, directory, split)
+                           or f'{directory}: cannot read it ({_first_line(e)})') from e
       metadata = episode.get('episode_metadata', {})
       if isinstance(metadata.get('source'), bytes):
         metadata['source'] = metadata['source'].decode()
@@ -166,3 +257,26 @@ def iterate_episodes(
 
   metadata = builder.info.metadata
   return episodes(), json.loads(json.dumps(dict(metadata))) if metadata else {}
+
+
+def _first_line(error: Exception) -> str:
+  """The error's message, one line, without TensorFlow's op and function names."""
+  message = (getattr(error, 'message', None) or str(error)).strip()
+  message = re.sub(r'\{\{.*?\}\}\s*|\s*\[Op:.*$', '', message.splitlines()[0] if message else '')
+  return message or type(error).__name__
+
+
+def _bad_shard(builder: Any, directory: str, split: str) -> Optional[str]:
+  """'FILE: what is wrong' for the first shard of `split` that cannot be read to its end
+  (corrupt) or holds fewer episodes than dataset_info.json says (truncated), or None."""
+  info = builder.info.splits[split]
+  for name, expected in zip(info.filenames, info.shard_lengths):
+    shard, count = os.path.join(directory, name), 0
+    try:
+      for _ in tf.data.TFRecordDataset(shard):
+        count += 1
+    except tf.errors.OpError as e:
+      return f'{shard}: corrupt or truncated shard, unreadable after {count} episodes ({_first_line(e)})'
+    if count != expected:
+      return f'{shard}: truncated shard, {count} of its {expected} episodes are there'
+  return None

@@ -60,7 +60,7 @@ def convert(episodes: Iterable[Mapping[str, Any]], directory: str, *, frame_stac
   example = None
   for episode in episodes:
     steps = episode['steps']
-    keep = ~np.asarray(steps['is_last'], bool)
+    keep = ~np.asarray(steps.get('action_is_pad', steps['is_last']), bool)
     length = int(keep.sum())
     if not length:
       continue
@@ -137,7 +137,11 @@ def source_of(config: Any, path: str) -> Dict[str, Any]:
   data = config.data
   return {'path': path, 'split': data.split, 'action_key': data.action_key,
           'max_episodes': data.max_episodes, 'only_successful': data.only_successful,
-          'min_return': data.min_return, 'frame_stack': config.env.frame_stack}
+          'min_return': data.min_return, 'frame_stack': config.env.frame_stack,
+          'format': data.get('format', 'imitation'),
+          'fields': json.loads(json.dumps(dict(data.get('fields') or {}), default=list)),
+          'task_names': list(data.get('task_names', ())),
+          'filter': json.loads(json.dumps(dict(data.get('filter') or {}), default=list))}
 
 
 def read_meta(directory: str) -> Optional[Dict[str, Any]]:

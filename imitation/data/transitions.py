@@ -12,7 +12,8 @@ def episodes_to_transitions(
     episodes: Sequence[episodes_lib.Episode], action_key: str = 'action',
     episode_indices: Optional[Sequence[int]] = None,
 ) -> Dict[str, Any]:
-  """Concatenates every non-final step: `{'observation': {...}, 'action': [N, A], ...}`.
+  """Concatenates every step with a real action (not `action_is_pad`; by default every
+  non-final step): `{'observation': {...}, 'action': [N, A], ...}`.
 
   Args:
     episodes: RLDS episodes as numpy dicts.
@@ -30,7 +31,8 @@ def episodes_to_transitions(
   if episode_indices is None:
     episode_indices = range(len(episodes))
   # Filled in place, episode by episode: no second (masked) copy of the steps is ever held.
-  keeps = [~np.asarray(e['steps']['is_last'], bool) for e in episodes]
+  keeps = [~np.asarray(e['steps'].get('action_is_pad', e['steps']['is_last']), bool)
+           for e in episodes]
   total = int(sum(k.sum() for k in keeps))
   first = episodes[0]['steps']
   result = {
@@ -63,9 +65,12 @@ def check_matches_env(
   data_keys = set(transitions['observation'])
   env_keys = set(observation_spec)
   if data_keys != env_keys:
+    hint = ''
+    if 'image' in data_keys - env_keys:
+      hint = ' (data.fields.image=none leaves the camera out)'
     raise DatasetError(
         f'dataset {source} has observation keys {sorted(data_keys)} but the environment '
-        f'produces {sorted(env_keys)}'
+        f'produces {sorted(env_keys)}{hint}'
     )
   for key, spec in observation_spec.items():
     shape = tuple(transitions['observation'][key].shape[1:])
@@ -73,6 +78,12 @@ def check_matches_env(
       raise DatasetError(
           f'dataset {source} has observation {key!r} of shape {shape} but the environment '
           f'produces {tuple(spec.shape)}'
+      )
+    dtype, wanted = np.dtype(transitions['observation'][key].dtype), np.dtype(spec.dtype)
+    if dtype != wanted and not (dtype.kind == wanted.kind == 'f'):
+      raise DatasetError(
+          f'dataset {source} has observation {key!r} of dtype {dtype} but the environment '
+          f'produces {wanted}'
       )
   data_action_dim = transitions['action'].shape[-1]
   if data_action_dim != action_dim:

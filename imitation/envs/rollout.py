@@ -24,6 +24,9 @@ UncertaintyFn = Callable[[Any, Dict[str, jax.Array]], jax.Array]
 # gate(expert_was_in_control, learner_action, expert_action, uncertainty) -> expert takes
 # control ([num_envs] bools); DAgger's gated variants make these.
 GateFn = Callable[[jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]
+# perturb(expert_action, observation, params, rng) -> the demonstrator's action, for
+# demonstrators that are not the expert (noisy, biased, a previous policy; data/collect.py).
+PerturbFn = Callable[[jax.Array, Dict[str, jax.Array], Any, jax.Array], jax.Array]
 
 
 @flax.struct.dataclass
@@ -84,6 +87,7 @@ def make_rollout(
     *,
     uncertainty_fn: Optional[UncertaintyFn] = None,
     gate: Optional[GateFn] = None,
+    perturb: Optional[PerturbFn] = None,
 ) -> Callable[..., Trajectory]:
   """Returns `rollout(policy_params, reset_keys, rng, beta) -> Trajectory` (not jitted).
 
@@ -91,7 +95,9 @@ def make_rollout(
   else the learner (`act_fn`) acts. Without `act_fn` the expert always acts. With `gate`,
   the expert also acts wherever the gate says it takes (or keeps) control: intervention-
   and uncertainty-gated DAgger. One environment is run per row of `reset_keys`, so an
-  episode is reproduced by its key.
+  episode is reproduced by its key. Without `act_fn`, `perturb` turns the expert into
+  another demonstrator: `policy_params` are then its parameters (per environment), and the
+  trajectory's `expert_action` stays the expert's clean label.
   """
   batched_env = wrap_for_rollout(env, horizon)
   base.expert_fn(env)  # a clear error for an env without an expert, before tracing
@@ -109,6 +115,9 @@ def make_rollout(
       if act_fn is None:
         use_expert = jp.ones((num_envs,))
         action = learner_action = expert_action
+        if perturb is not None:
+          action = learner_action = perturb(expert_action, state.obs, policy_params,
+                                            rng_learner)
       else:
         learner_action = act_fn(policy_params, state.obs, rng_learner)
         chex.assert_equal_shape([learner_action, expert_action])
@@ -137,14 +146,46 @@ def make_rollout(
     (final_state, _), record = jax.lax.scan(
         step, (state, jp.zeros((num_envs,), bool)), jax.random.split(rng, horizon)
     )
-    record['observation'] = jax.tree.map(
-        lambda steps, last: jp.concatenate([steps, last[None]]),
-        record['observation'],
-        final_state.obs,
-    )
-    return Trajectory(**record)
+    return _trajectory(record, final_state)
 
   return rollout
+
+
+def make_replay(env: Env, horizon: int) -> Callable[..., Trajectory]:
+  """Returns `replay(reset_keys, actions, rng) -> Trajectory` (not jitted): each episode reset
+  with its key and driven by its recorded actions ([T, num_envs, A], T <= horizon), the
+  expert labelling every state it passes. How demonstrations are checked: does the episode
+  succeed when played again, and how far are its actions from the expert's?"""
+  batched_env = wrap_for_rollout(env, horizon)
+  expert = jax.vmap(_jitted(env)[2])
+
+  def replay(reset_keys: jax.Array, actions: jax.Array, rng: jax.Array) -> Trajectory:
+    num_envs = reset_keys.shape[0]
+    state = batched_env.reset(reset_keys)
+
+    def step(state, inputs):
+      action, step_rng = inputs
+      expert_action = expert(state, jax.random.split(step_rng, num_envs))
+      next_state = batched_env.step(state, action)
+      return next_state, dict(
+          observation=state.obs, action=action, expert_action=expert_action,
+          learner_action=action, expert_in_control=jp.zeros((num_envs,)),
+          uncertainty=jp.zeros((num_envs,)), reward=next_state.reward, done=next_state.done,
+          truncation=next_state.info['truncation'], success=next_state.metrics['success'])
+
+    rngs = jax.random.split(rng, actions.shape[0])  # the expert's own randomness
+    final_state, record = jax.lax.scan(step, state, (actions, rngs))
+    return _trajectory(record, final_state)
+
+  return replay
+
+
+def _trajectory(record: Dict[str, Any], final_state: Any) -> Trajectory:
+  """The scanned steps as a Trajectory, the final observation appended to theirs."""
+  record['observation'] = jax.tree.map(
+      lambda steps, last: jp.concatenate([steps, last[None]]), record['observation'],
+      final_state.obs)
+  return Trajectory(**record)
 
 
 def episode_mask(done: jax.Array) -> jax.Array:

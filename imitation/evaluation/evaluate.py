@@ -60,6 +60,9 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   Episodes come from the EVALUATE key stream, so they differ from training's final
   evaluation (same policy, other episodes).
   """
+  if not config.env.name:
+    raise ConfigError('env.name is empty: there is no environment to evaluate in; an '
+                      "offline run's results.json holds its held-out action error and R^2")
   run = run_lib.Run(config, os.path.join(workdir, EVALUATION_DIR))
   env = envs.make_from_config(config.env)
   key = run.key(streams.EVALUATE)

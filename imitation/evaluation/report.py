@@ -23,6 +23,8 @@ def expert_vs_learner_table(
     header: the line above the table (default: a summary of a training run).
   """
   label = label or results['algorithm'].upper()
+  if results.get('success_rate') is None and 'r2' in results:
+    return offline_table(results, label)
   if header is None:
     header = (
         f'{results["task"]}: {label} from {results["num_demos"]} demos '
@@ -53,6 +55,25 @@ def expert_vs_learner_table(
     table += (f'\n\nheld-out task combinations ({held_out["num_eval_episodes"]} episodes): '
               f'{label} {held_out["success_rate"]:.3f}, expert {held_out["expert_success_rate"]:.3f}')
   return table
+
+
+def offline_table(results: Dict[str, Any], label: str) -> str:
+  """A run without an environment: held-out action error and R^2 per action dimension."""
+  header = (f'{label} from {results["num_demos"]} demos ({results["num_transitions"]} '
+            f'transitions), {results["steps"]} steps, scored on '
+            f'{results["num_heldout_demos"]} held-out episodes '
+            f'({results["num_heldout_transitions"]} transitions), '
+            f'{results["wall_time_s"]:.0f} s')
+
+  def figure(value, digits=4):
+    return '-' if value is None else f'{value:.{digits}f}'
+
+  rows = [('action dim', 'held-out MSE', 'R^2')]
+  for dim, (mse, r2) in enumerate(zip(results['heldout_action_mse_per_dim'],
+                                      results['r2_per_dim'])):
+    rows.append((str(dim), figure(mse), figure(r2, 3)))
+  rows.append(('mean', figure(results['heldout_action_mse']), figure(results['r2'], 3)))
+  return _text_table(header, rows) + f'\n{results["closed_loop"]}'
 
 
 def per_task_table(per_task: Dict[Any, Dict[str, Any]], label: str) -> str:

@@ -72,7 +72,8 @@ def fit(
     mesh: devices to shard the batch over.
     checkpointer: saves the state every `checkpoint_every` steps and at the end.
     writer: receives train metrics every chunk and eval metrics every `eval_every`.
-    evaluate: closed-loop evaluation of a state, called every `eval_every` steps.
+    evaluate: evaluation of a state (closed-loop, or offline on held-out data), called
+      every `eval_every` steps.
     after_eval: `after_eval(state, evaluation) -> (state, metrics)` after each evaluation
       (before the checkpoint of that step, which so holds its changes); metrics are logged.
     progress_bar: show a tqdm bar.
@@ -126,7 +127,10 @@ def fit(
       if after_eval is not None:
         state, adapted = after_eval(state, eval_metrics)
         writer.write(step, adapted, prefix='eval/')
-      postfix['success'] = f'{eval_metrics["success_rate"]:.3f}'
+      if eval_metrics.get('success_rate') is not None:
+        postfix['success'] = f'{eval_metrics["success_rate"]:.3f}'
+      elif eval_metrics.get('r2') is not None:  # offline runs: held-out action R^2
+        postfix['r2'] = f'{eval_metrics["r2"]:.3f}'
       if step == config.num_steps:
         final_eval = eval_metrics
       last_time = time.time()  # keep evaluation out of the update throughput

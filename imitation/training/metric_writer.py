@@ -25,11 +25,14 @@ def _drop_rows_after(path: str, step: int) -> None:
 
 
 def _flatten(metrics: Mapping[str, Any], prefix: str) -> Dict[str, float]:
+  """Scalars by name: mappings and lists become `a/b` and `a/0` names; None is skipped."""
   scalars = {}
   for key, value in metrics.items():
+    if isinstance(value, (list, tuple)):
+      value = {str(i): v for i, v in enumerate(value)}
     if isinstance(value, Mapping):
       scalars.update(_flatten(value, f'{prefix}{key}/'))
-    else:
+    elif value is not None:
       scalars[f'{prefix}{key}'] = float(np.asarray(value))
   return scalars
 

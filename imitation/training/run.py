@@ -136,11 +136,12 @@ class Run:
       shards = (distributed.process_shards(self.mesh), self.mesh.size)
     transitions, info = demonstrations.load_transitions(self.config, path, env, shards=shards)
     if jax.process_count() > 1:
+      known = info['demo_success_rate'] is not None  # foreign data may not record success
       demos, steps, successes = distributed.sum_over_processes([
           info['num_demos'], info['num_transitions'],
-          info['demo_success_rate'] * info['num_demos']])
+          (info['demo_success_rate'] or 0.0) * info['num_demos']])
       info = {**info, 'num_demos': int(demos), 'num_transitions': int(steps),
-              'demo_success_rate': float(successes / demos)}
+              'demo_success_rate': float(successes / demos) if known else None}
     return transitions, info
 
   @property
@@ -389,7 +390,7 @@ class Run:
     results = self.write_results(
         algorithm, steps=int(jax.device_get(state.step)), **evaluation, **fields)
     self.writer().write(
-        final_step, {k: results[k] for k in ('success_rate', 'expert_success_rate')},
+        final_step, {k: results.get(k) for k in ('success_rate', 'expert_success_rate', 'r2')},
         prefix='final/')
     self.close()
     return results

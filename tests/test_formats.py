@@ -1,0 +1,225 @@
+"""Datasets this project did not write: named formats, offline runs, bad-data errors.
+
+The foreign datasets are written by TFDS's own builder (tests/foreign_rlds.py) from the
+session's expert demos, so what they hold is known exactly.
+"""
+
+import glob
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from imitation import envs
+from imitation.agents import bc
+from imitation.data import demonstrations
+from imitation.data import episodes as episodes_lib
+from imitation.data import rlds
+from imitation.errors import DatasetError
+from imitation.evaluation import offline
+from imitation.evaluation import report
+from tests import foreign_rlds
+
+tfds = rlds.tfds
+
+
+@pytest.fixture(scope='module')
+def own_episodes(demos_path):
+  return rlds.load_episodes(demos_path)[0]
+
+
+@pytest.fixture(scope='module')
+def foreign(tmp_path_factory, own_episodes):
+  """data_dir -> {'envlogger_dict', 'envlogger_flat', 'open_x'}: each a dataset path."""
+  data_dir = str(tmp_path_factory.mktemp('foreign'))
+  return {
+      'envlogger_dict': foreign_rlds.write_envlogger(own_episodes, data_dir, flat=False),
+      'envlogger_flat': foreign_rlds.write_envlogger(own_episodes, data_dir, flat=True),
+      'open_x': foreign_rlds.write_open_x(own_episodes, data_dir,
+                                          instructions=('reach red', 'reach blue')),
+  }
+
+
+def _config(debug_config, path, data_format, **fields):
+  config = debug_config.copy_and_resolve_references()
+  config.data.path = path
+  config.data.format = data_format
+  config.data.fields.update(fields)
+  return config
+
+
+@pytest.mark.parametrize('layout,data_format,fields', [
+    ('envlogger_dict', 'envlogger', {}),
+    ('envlogger_flat', 'envlogger', {}),
+    ('open_x', 'open_x', {'image': 'none'}),
+])
+def test_foreign_layouts_read_as_exactly_our_own_transitions(
+    foreign, demos_path, debug_config, reach_env, layout, data_format, fields):
+  """The same episodes, in another tool's layout, give the same training transitions:
+  envlogger's final step is padding; Open X's every step is real, the last one included."""
+  ours, _ = demonstrations.load_transitions(debug_config, demos_path, reach_env)
+  config = _config(debug_config, foreign[layout], data_format, **fields)
+  theirs, info = demonstrations.load_transitions(config, foreign[layout], reach_env)
+  np.testing.assert_array_equal(theirs['observation']['state'], ours['observation']['state'])
+  np.testing.assert_array_equal(theirs['action'], ours['action'])
+  assert info['num_demos'] == debug_config.collect.num_episodes
+  assert info['demo_success_rate'] is None  # neither layout records success
+
+
+def test_open_x_instructions_become_task_ids(foreign, debug_config):
+  config = _config(debug_config, foreign['open_x'], 'open_x')
+  episodes, _, _ = demonstrations.load_episodes(config, foreign['open_x'])
+  ids = [int(e['episode_metadata']['task_id']) for e in episodes]
+  assert ids == [i % 2 for i in range(len(episodes))]  # first seen: 'reach red' is 0
+  assert episodes[0]['steps']['observation']['image'].dtype == np.uint8
+  config.data.task_names = ('reach blue', 'reach red')
+  episodes, _, _ = demonstrations.load_episodes(config, foreign['open_x'])
+  assert [int(e['episode_metadata']['task_id']) for e in episodes][:2] == [1, 0]
+  config.data.task_names = ('reach blue',)
+  with pytest.raises(DatasetError, match="'reach red' is not in data.task_names"):
+    demonstrations.load_episodes(config, foreign['open_x'])
+
+
+@pytest.mark.parametrize('data_format,fields,message', [
+    ('imitation', {}, 'set data.format to one of'),  # a foreign layout read as ours
+    ('envlogger', {'state': ('joints',)}, "has no 'joints'"),  # a missing key
+    ('envlogger', {'action': 'language_instruction'}, 'dtype object, expected numbers'),
+    ('rosbag', {}, "data.format='rosbag'"),
+])
+def test_bad_foreign_data_is_one_clear_line(foreign, debug_config, reach_env, data_format,
+                                             fields, message):
+  path = foreign['open_x']
+  config = _config(debug_config, path, data_format, **fields)
+  with pytest.raises(DatasetError, match=message) as error:
+    demonstrations.load_transitions(config, path, reach_env)
+  assert '\n' not in str(error.value)
+  if data_format != 'rosbag':
+    assert path in str(error.value)
+
+
+def test_truncated_shard_and_empty_dataset_name_their_file(tmp_path, demos_path, own_episodes,
+                                                           debug_config, reach_env):
+  copy = tmp_path / 'truncated'
+  version_dir = rlds.resolve_path(demos_path)
+  os.makedirs(copy)
+  for name in os.listdir(version_dir):
+    with open(os.path.join(version_dir, name), 'rb') as f:
+      data = f.read()
+    with open(copy / name, 'wb') as f:
+      f.write(data[:len(data) // 2] if 'tfrecord' in name else data)
+  shard = glob.glob(str(copy / '*tfrecord*'))[0]
+  config = _config(debug_config, str(copy), 'imitation')
+  with pytest.raises(DatasetError, match='truncated shard') as error:
+    demonstrations.load_transitions(config, str(copy), reach_env)
+  assert str(error.value).startswith(shard) and '\n' not in str(error.value)
+
+  # An empty split (TFDS will not write one: make one shard of 1 episode hold none).
+  empty = foreign_rlds.write_envlogger(own_episodes[:1], str(tmp_path), flat=True, name='empty')
+  with open(os.path.join(empty, 'dataset_info.json')) as f:
+    info = json.load(f)
+  info['splits'][0]['shardLengths'] = ['0']
+  with open(os.path.join(empty, 'dataset_info.json'), 'w') as f:
+    json.dump(info, f)
+  for shard in glob.glob(os.path.join(empty, '*tfrecord*')):
+    open(shard, 'wb').close()
+  config = _config(debug_config, empty, 'envlogger')
+  with pytest.raises(DatasetError, match='holds no episodes'):
+    demonstrations.load_transitions(config, empty, reach_env)
+
+
+def test_wrong_observation_dtype_is_refused(own_episodes, tmp_path, debug_config, reach_env):
+  """Floats of another width pass; integers where the environment gives floats do not."""
+  episodes = [{**e, 'steps': {**e['steps'], 'observation': {
+      'state': e['steps']['observation']['state'].astype(np.float64)}}}
+              for e in own_episodes[:2]]
+  path = rlds.write_episodes(
+      str(tmp_path), episodes, action_dim=2,
+      observation_spec={'state': jax.ShapeDtypeStruct((10,), np.float64)})
+  spec = envs.observation_spec(reach_env)
+  assert spec['state'].dtype == np.float32  # float64 vs float32: both floats, accepted
+  demonstrations.load_transitions(_config(debug_config, path, 'imitation'), path, reach_env)
+  bad = {'observation': {'state': np.zeros((3, 10), np.int32)}, 'action': np.zeros((3, 2))}
+  with pytest.raises(DatasetError, match="'state' of dtype int32"):
+    demonstrations.transitions_lib.check_matches_env(bad, spec, 2, source='x')
+
+
+def test_datasets_we_write_are_named_and_mark_their_padding(tmp_path, own_episodes, demos_path):
+  """DATA_DIR/NAME/VERSION, found by `tfds.builder(NAME, data_dir=)`; two names in one
+  data_dir must be told apart; the final step's action says it is padding."""
+  builder = tfds.builder('reach_expert', data_dir=demos_path)
+  assert str(builder.info.version) == '1.0.0'
+  episode = next(iter(tfds.as_numpy(builder.as_dataset(split='train').take(1))))
+  pad = [step['action_is_pad'] for step in episode['steps']]
+  assert pad[-1] and not any(pad[:-1])
+  data_dir = str(tmp_path)
+  spec = {'state': jax.ShapeDtypeStruct((10,), np.float32)}
+  rlds.write_episodes(data_dir, own_episodes[:2], observation_spec=spec, action_dim=2,
+                      name='reach_clean', version='2.1.0')
+  assert rlds.resolve_path(data_dir) == os.path.join(data_dir, 'reach_clean', '2.1.0')
+  rlds.write_episodes(data_dir, own_episodes[2:4], observation_spec=spec, action_dim=2,
+                      name='reach_noisy')
+  with pytest.raises(DatasetError, match='several datasets .reach_clean, reach_noisy.'):
+    rlds.resolve_path(data_dir)
+  assert len(rlds.load_episodes(os.path.join(data_dir, 'reach_noisy'))[0]) == 2
+  with pytest.raises(DatasetError, match='snake_case'):
+    rlds.write_episodes(data_dir, own_episodes[:1], observation_spec=spec, action_dim=2,
+                        name='Reach-Clean')
+
+
+def test_older_flat_datasets_without_pad_flags_still_read(tmp_path, own_episodes):
+  """A dataset written before names and `action_is_pad` (flat folder, no flag)."""
+  flat = str(tmp_path / 'flat')
+  directory = rlds.write_episodes(str(tmp_path / 'new'), own_episodes[:2], action_dim=2,
+                                  observation_spec={'state': jax.ShapeDtypeStruct((10,), np.float32)})
+  os.rename(directory, flat)
+  episodes, _ = rlds.load_episodes(flat)
+  for episode in episodes:
+    del episode['steps']['action_is_pad']
+  transitions = demonstrations.transitions_lib.episodes_to_transitions(episodes)
+  assert len(transitions['action']) == sum(len(e['steps']['action']) - 1 for e in episodes)
+
+
+def test_action_scores():
+  target = np.array([[0.0, 1.0], [1.0, 1.0], [2.0, 1.0]])
+  perfect = offline.action_scores(target, target)
+  assert perfect['r2_per_dim'] == [1.0, None] and perfect['r2'] == 1.0
+  assert perfect['heldout_action_mse'] == 0.0
+  mean = offline.action_scores(np.array([[1.0, 1.0]] * 3), target)
+  assert mean['r2_per_dim'][0] == pytest.approx(0.0)
+  assert mean['heldout_action_mse_per_dim'] == pytest.approx([2 / 3, 0.0])
+
+
+def test_foreign_data_trains_in_closed_loop_and_offline(foreign, debug_config, tmp_path):
+  """envlogger data with the matching env: closed-loop success; Open X data without any
+  env: held-out action error and R^2, and a line saying success is unavailable."""
+  config = _config(debug_config, foreign['envlogger_flat'], 'envlogger')
+  results = bc.train(config, str(tmp_path / 'closed_loop'))
+  assert 0.0 <= results['success_rate'] <= 1.0 and results['expert_success_rate'] == 1.0
+
+  from configs import bc as bc_config  # pylint: disable=g-import-not-at-top
+  config = bc_config.get_config('offline,debug')
+  config.data.path = foreign['open_x']
+  config.data.format = 'open_x'
+  config.data.holdout_fraction = 0.25
+  workdir = str(tmp_path / 'offline')
+  results = bc.train(config, workdir)
+  assert results['success_rate'] is None
+  assert results['closed_loop'] == offline.CLOSED_LOOP_UNAVAILABLE
+  assert results['num_heldout_demos'] == 4 and results['num_demos'] == 12
+  assert len(results['r2_per_dim']) == 2 and results['r2'] is not None
+  assert results['num_heldout_transitions'] == 4 * debug_config.env.horizon
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    logged = [json.loads(line) for line in f]
+  assert any('eval/r2' in row for row in logged)
+  table = report.expert_vs_learner_table(results)
+  assert 'R^2' in table and 'closed-loop success is unavailable' in table
+  assert os.path.exists(os.path.join(workdir, 'policy'))
+  config.data.path = ''
+  with pytest.raises(Exception, match='data.path must name the dataset'):
+    bc.train(config, str(tmp_path / 'no_data'))
+
+
+def test_episode_schema_lists_the_pad_flag():
+  assert 'action_is_pad' in episodes_lib.STEP_KEYS
