@@ -274,5 +274,6 @@ def get_config(arg: str = 'reach') -> ml_collections.ConfigDict:
     config.eval.num_episodes = 16
     config.eval.video_episodes = 2
     config.eval.video_size = 32
+    config.quality.num_steps = 100
     config.progress_bar = False
   return config

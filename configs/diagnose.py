@@ -44,6 +44,5 @@ def get_config(arg: str = 'reach') -> ml_collections.ConfigDict:
   if config.train.num_steps <= 100:  # debug: small fits
     config.diagnose.num_steps = 100
     config.diagnose.num_episodes = 16
-    config.quality.num_steps = 100
     config.diagnose.num_anchors = 64
   return config

@@ -121,7 +121,7 @@ def test_diagnose_writes_one_report_with_a_verdict_per_check(mixed, tmp_path):
   _, path, _, _ = mixed
   config = diagnose_config.get_config('reach,debug')
   config.data.path = path
-  config.diagnose.noise_levels = (0.0, 0.1)
+  config.diagnose.noise_levels = (0.0,)  # one evaluator compiled
   results = diagnose.run_diagnosis(config, str(tmp_path))
   assert list(results['checks']) == list(diagnose.CHECKS)
   for check in results['checks'].values():

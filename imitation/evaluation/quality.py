@@ -25,7 +25,7 @@ expert) as precision and recall.
 
 import dataclasses
 import os
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import jax
 from jax import numpy as jp
@@ -107,40 +107,58 @@ def flag(name: str, values: np.ndarray, outlier_mads: float,
   return values > median + outlier_mads * max(mad, 1e-12)
 
 
+def reset_keys(episodes: Sequence[Mapping[str, Any]]) -> Optional[jax.Array]:
+  """[E] each episode's recorded reset key (collection seed and episode index, see
+  `data.collect.episode_reset_keys`), or None when the episodes do not record them."""
+  metadata = [e['episode_metadata'] for e in episodes]
+  if not metadata or not all('seed' in m and 'episode_index' in m for m in metadata):
+    return None
+  return jp.stack([collect.episode_reset_keys(int(m['seed']),
+                                              np.array([int(m['episode_index'])]))[0]
+                   for m in metadata])
+
+
+def recorded_actions(episodes: Sequence[Mapping[str, Any]], horizon: int,
+                     action_size: int) -> Tuple[np.ndarray, np.ndarray]:
+  """([T, E, A] each episode's real actions, zero-padded to `horizon`; [E] their count)."""
+  actions = np.zeros((horizon, len(episodes), action_size), np.float32)
+  lengths = np.zeros(len(episodes), np.int64)
+  for column, episode in enumerate(episodes):
+    steps = episode['steps']
+    real = ~np.asarray(steps.get('action_is_pad', steps['is_last']), bool)
+    taken = np.asarray(steps['action'])[real][:horizon]
+    lengths[column] = len(taken)
+    actions[:len(taken), column] = taken
+  return actions, lengths
+
+
 def replay(env_config: ml_collections.ConfigDict, episodes: Sequence[Mapping[str, Any]],
            rng: jax.Array, batch_size: int = 256) -> Optional[Dict[str, np.ndarray]]:
   """Replays each episode's actions from its recorded reset key; None when the episodes
-  do not record one (seed and episode_index) or the env has no expert.
+  do not record one (seed and episode_index) or there is no environment.
 
   Returns [E] `replay_success`, `replay_return` and `expert_agreement` (mean squared
   distance of the actions to the expert's labels of the replayed states).
   """
-  metadata = [e['episode_metadata'] for e in episodes]
-  if not all('seed' in m and 'episode_index' in m for m in metadata) or not env_config.name:
+  if not env_config.name or reset_keys(episodes[:1]) is None:
     return None
   env = envs.make_from_config(env_config)
   horizon = env_config.horizon
   run = jax.jit(rollout_lib.make_replay(env, horizon))
   out = {'replay_success': [], 'replay_return': [], 'expert_agreement': []}
   for first in range(0, len(episodes), batch_size):
-    batch = list(range(first, min(first + batch_size, len(episodes))))
-    rows = batch + [batch[-1]] * (batch_size - len(batch))  # one compiled shape
-    actions = np.zeros((horizon, batch_size, env.action_size), np.float32)
-    lengths = np.zeros(batch_size, np.int64)
-    for column, i in enumerate(rows):
-      steps = episodes[i]['steps']
-      real = ~np.asarray(steps.get('action_is_pad', steps['is_last']), bool)
-      lengths[column] = min(int(real.sum()), horizon)
-      actions[:lengths[column], column] = np.asarray(steps['action'])[real][:horizon]
-    keys = jp.stack([collect.episode_reset_keys(int(metadata[i]['seed']),
-                                                np.array([int(metadata[i]['episode_index'])]))[0]
-                     for i in rows])
+    batch = list(episodes[first:first + batch_size])
+    count = len(batch)
+    batch += [batch[-1]] * (batch_size - count)  # one compiled shape
+    keys = reset_keys(batch)
+    if keys is None:
+      return None
+    actions, lengths = recorded_actions(batch, horizon, env.action_size)
     trajectory = jax.device_get(run(keys, jp.asarray(actions), jax.random.fold_in(rng, first)))
     statistics = jax.device_get(rollout_lib.episode_statistics(trajectory))
     error = np.mean(np.square(trajectory.action - trajectory.expert_action), -1)  # [T, B]
     steps_mask = np.arange(horizon)[:, None] < lengths[None, :]
     agreement = (error * steps_mask).sum(0) / np.maximum(lengths, 1)
-    count = len(batch)
     out['replay_success'].append(np.asarray(statistics['success'])[:count])
     out['replay_return'].append(np.asarray(statistics['return'])[:count])
     out['expert_agreement'].append(agreement[:count])
@@ -266,24 +284,13 @@ def worst_episodes_gif(env_config: ml_collections.ConfigDict,
                        rng: jax.Array) -> Optional[str]:
   """The episodes replayed from their reset keys with a camera of `size` pixels, tiled
   into one GIF at `path`; None when they cannot be replayed (see `replay`)."""
-  if not episodes or not env_config.name or not all(
-      'seed' in e['episode_metadata'] for e in episodes):
+  keys = reset_keys(episodes)
+  if keys is None or not env_config.name:
     return None
-  env_config = env_config.copy_and_resolve_references()
-  if not env_config.kwargs.get('image_size', 0):
-    env_config.kwargs.image_size = size
+  env_config = video.with_camera(env_config, size)
   env = envs.make_from_config(env_config)
-  horizon = env_config.horizon
-  actions = np.zeros((horizon, len(episodes), env.action_size), np.float32)
-  for column, episode in enumerate(episodes):
-    steps = episode['steps']
-    real = ~np.asarray(steps.get('action_is_pad', steps['is_last']), bool)
-    taken = np.asarray(steps['action'])[real][:horizon]
-    actions[:len(taken), column] = taken
-  keys = jp.stack([collect.episode_reset_keys(
-      int(e['episode_metadata']['seed']), np.array([int(e['episode_metadata']['episode_index'])]))[0]
-                   for e in episodes])
-  trajectory = jax.device_get(jax.jit(rollout_lib.make_replay(env, horizon))(
+  actions, _ = recorded_actions(episodes, env_config.horizon, env.action_size)
+  trajectory = jax.device_get(jax.jit(rollout_lib.make_replay(env, env_config.horizon))(
       keys, jp.asarray(actions), rng))
   frames = np.asarray(trajectory.observation['image'][..., -3:])
   return video.save_gif(path, video.tile(frames), seconds_per_frame=0.05)

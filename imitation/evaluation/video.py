@@ -11,6 +11,16 @@ from imitation import envs
 from imitation.envs import rollout as rollout_lib
 
 
+def with_camera(env_config: ml_collections.ConfigDict, size: int
+                ) -> ml_collections.ConfigDict:
+  """A copy of `env_config` that renders images: of `size` pixels unless it already does
+  (an image policy must see the images it was trained on)."""
+  env_config = env_config.copy_and_resolve_references()
+  if not env_config.kwargs.get('image_size', 0):
+    env_config.kwargs.image_size = size
+  return env_config
+
+
 def make_recorder(
     env_config: ml_collections.ConfigDict,
     act_fn: Optional[rollout_lib.ActFn],
@@ -24,9 +34,7 @@ def make_recorder(
   keeps its size, since an image policy must see the images it was trained on. Frames
   after an episode ends repeat its last one. `beta` picks who acts, as in rollouts.
   """
-  env_config = env_config.copy_and_resolve_references()
-  if not env_config.kwargs.get('image_size', 0):
-    env_config.kwargs.image_size = size
+  env_config = with_camera(env_config, size)
   env = envs.make_from_config(env_config)
   rollout = jax.jit(rollout_lib.make_rollout(env, env_config.horizon, act_fn))
 

@@ -21,7 +21,7 @@ line saying so when `env.name` is empty.
 """
 
 import os
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Sequence
 
 from absl import logging
 import jax
@@ -32,7 +32,6 @@ import numpy as np
 from imitation import envs
 from imitation import streams
 from imitation.agents import bc
-from imitation.data import collect
 from imitation.data import demonstrations
 from imitation.data import normalization as normalization_lib
 from imitation.data import quality as data_quality
@@ -135,14 +134,6 @@ def _normalized_mse(predicted: np.ndarray, target: np.ndarray, normalization) ->
   return float(np.mean(np.square((predicted - target) / scale)))
 
 
-def _reset_keys(episodes: Sequence[Mapping[str, Any]]) -> Optional[jax.Array]:
-  metadata = [e['episode_metadata'] for e in episodes]
-  if not all('seed' in m and 'episode_index' in m for m in metadata):
-    return None
-  return jp.stack([collect.episode_reset_keys(int(m['seed']), np.array([int(m['episode_index'])]))[0]
-                   for m in metadata])
-
-
 def _success_from(rollout, params, reset_keys, rng) -> float:
   trajectory = rollout(params, reset_keys, rng, 0.0)
   return float(np.mean(jax.device_get(rollout_lib.episode_statistics(trajectory)['success'])))
@@ -240,7 +231,7 @@ def run_diagnosis(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, 
                       f'(normalised action MSE {memorize_mse:.3f} > {section.memorize_mse})')
       suggestions.append('a bigger network (--config.network.hidden_sizes)')
     gap = heldout_mse / max(train_mse, 1e-12)
-    keys = _reset_keys(episodes) if has_env else None
+    keys = quality.reset_keys(episodes) if has_env else None
     if keys is not None:
       env = envs.make_from_config(config.env)
       count = min(section.num_episodes, int((~held_out).sum()), int(held_out.sum()))
