@@ -231,10 +231,13 @@ def iterate_episodes(
   try:
     builder = tfds.builder_from_directory(directory)
     splits = builder.info.splits
-    if split not in splits:
-      raise DatasetError(f'{directory}: no split {split!r} (it has {sorted(splits)})')
-    if not splits[split].num_examples:
-      raise DatasetError(f'{directory}: the dataset holds no episodes in split {split!r}')
+  except (ValueError, KeyError, TypeError, tf.errors.OpError) as e:
+    raise DatasetError(f'cannot read the dataset at {directory}: {_first_line(e)}') from e
+  if split not in splits:
+    raise DatasetError(f'{directory}: no split {split!r} (it has {sorted(splits)})')
+  if not splits[split].num_examples:
+    raise DatasetError(f'{directory}: the dataset holds no episodes in split {split!r}')
+  try:
     dataset = builder.as_dataset(split=split)
   except (ValueError, KeyError, TypeError, tf.errors.OpError) as e:
     raise DatasetError(f'cannot read the dataset at {directory}: {_first_line(e)}') from e
