@@ -104,3 +104,30 @@ def test_study_builds_every_run_from_one_config(tmp_path):
   assert set(results['drift']) == {'BC', 'DAgger'}
   for name in ('config.json', 'study.md', 'labels.png', 'drift.png', 'horizon.png'):
     assert os.path.exists(os.path.join(workdir, name)), name
+
+
+def test_one_writer_per_workdir_and_a_killed_one_never_blocks(tmp_path, debug_config):
+  """A second live process on a workdir gets one line naming the holder and writes nothing;
+  once the holder is killed (-9), the workdir is usable at once."""
+  import signal  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  from imitation.errors import WorkdirError  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path / 'busy')
+  holder = subprocess.Popen(
+      [sys.executable, '-c', 'import sys, time; from imitation.training import workdir; '
+       f'workdir.lock(workdir.prepare({workdir!r})); print("locked", flush=True); '
+       'time.sleep(120)'],
+      stdout=subprocess.PIPE, text=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+  try:
+    assert holder.stdout.readline().strip() == 'locked'
+    with pytest.raises(WorkdirError, match=f'is in use by pid {holder.pid}'):
+      run_lib.Run(debug_config, workdir)
+    assert not os.path.exists(os.path.join(workdir, 'config.json'))
+  finally:
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+  run = run_lib.Run(debug_config, workdir)  # the lock died with its process
+  assert os.path.exists(os.path.join(workdir, 'config.json'))
+  run_lib.Run(debug_config, workdir).close()  # the holder itself may open it again
+  run.close()

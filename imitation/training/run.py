@@ -81,6 +81,7 @@ class Run:
     self.workdir = workdir_lib.prepare(workdir)
     self.is_writer = distributed.is_writer()  # the one process that writes run files
     if self.is_writer:
+      workdir_lib.lock(self.workdir)  # before anything is written: one writer per workdir
       workdir_lib.save_config(self.workdir, config)
     self._mesh = None
     self._writers: Dict[str, metric_writer.MetricWriter] = {}
