@@ -22,6 +22,12 @@ METADATA_KEYS = (
 SOURCES = ('expert', 'dagger', 'learner', 'noisy_expert', 'biased_expert', 'policy')
 
 
+def real_actions(steps: Dict[str, Any]) -> np.ndarray:
+  """[L] True where a step's action is a real one: not `action_is_pad` (datasets written
+  before that flag: not the final, observation-only step)."""
+  return ~np.asarray(steps.get('action_is_pad', steps['is_last']), bool)
+
+
 def trajectory_to_episodes(
     trajectory: Any,
     *,

@@ -23,6 +23,12 @@ RULES = ('flagged', 'threshold', 'quantile')
 HIGH_IS_GOOD = ('replay_success', 'replay_return')
 
 
+def badness(score: str, values: Any) -> np.ndarray:
+  """The score's values oriented so that higher is worse."""
+  values = np.asarray(values, np.float64)
+  return -values if score in HIGH_IS_GOOD else values
+
+
 def scores_path(dataset_dir: str) -> str:
   return os.path.join(dataset_dir, SCORES_FILE)
 
@@ -49,15 +55,14 @@ def dropped_episodes(scores: Mapping[str, Any], score: str, rule: str,
   if rule == 'flagged':
     return {r['episode_index'] for r in rows if score in r['flagged_by']}
   values = np.array([r[score] for r in rows], np.float64)
-  badness = -values if score in HIGH_IS_GOOD else values
+  worse = badness(score, values)
   if rule == 'threshold':
-    limit = -threshold if score in HIGH_IS_GOOD else threshold
-    drop = badness > limit
+    drop = worse > badness(score, threshold)
   else:
     if not 0.0 <= quantile < 1.0:
       raise ConfigError(f'data.filter.quantile={quantile}: expected a share in [0, 1)')
     drop = np.zeros(len(rows), bool)
-    drop[np.argsort(-badness, kind='stable')[:int(round(quantile * len(rows)))]] = True
+    drop[np.argsort(-worse, kind='stable')[:int(round(quantile * len(rows)))]] = True
   return {r['episode_index'] for r, d in zip(rows, drop) if d}
 
 

@@ -26,6 +26,7 @@ import grain
 import jax
 import numpy as np
 
+from imitation.data import episodes as episodes_lib
 from imitation.data import normalization as normalization_lib
 from imitation.errors import DatasetError
 
@@ -60,7 +61,7 @@ def convert(episodes: Iterable[Mapping[str, Any]], directory: str, *, frame_stac
   example = None
   for episode in episodes:
     steps = episode['steps']
-    keep = ~np.asarray(steps.get('action_is_pad', steps['is_last']), bool)
+    keep = episodes_lib.real_actions(steps)
     length = int(keep.sum())
     if not length:
       continue

@@ -31,8 +31,7 @@ def episodes_to_transitions(
   if episode_indices is None:
     episode_indices = range(len(episodes))
   # Filled in place, episode by episode: no second (masked) copy of the steps is ever held.
-  keeps = [~np.asarray(e['steps'].get('action_is_pad', e['steps']['is_last']), bool)
-           for e in episodes]
+  keeps = [episodes_lib.real_actions(e['steps']) for e in episodes]
   total = int(sum(k.sum() for k in keeps))
   first = episodes[0]['steps']
   result = {

@@ -34,6 +34,7 @@ import numpy as np
 
 from imitation import envs
 from imitation.data import collect
+from imitation.data import episodes as episodes_lib
 from imitation.data import normalization as normalization_lib
 from imitation.data import quality as data_quality
 from imitation.data import transitions as transitions_lib
@@ -100,8 +101,7 @@ def flag(name: str, values: np.ndarray, outlier_mads: float,
     return values < 0.5
   if name == 'expert_agreement':
     return values > agreement_tolerance
-  sign = -1.0 if name in data_quality.HIGH_IS_GOOD else 1.0
-  values = sign * np.asarray(values, np.float64)
+  values = data_quality.badness(name, values)
   median = np.median(values)
   mad = 1.4826 * np.median(np.abs(values - median))
   return values > median + outlier_mads * max(mad, 1e-12)
@@ -125,7 +125,7 @@ def recorded_actions(episodes: Sequence[Mapping[str, Any]], horizon: int,
   lengths = np.zeros(len(episodes), np.int64)
   for column, episode in enumerate(episodes):
     steps = episode['steps']
-    real = ~np.asarray(steps.get('action_is_pad', steps['is_last']), bool)
+    real = episodes_lib.real_actions(steps)
     taken = np.asarray(steps['action'])[real][:horizon]
     lengths[column] = len(taken)
     actions[:len(taken), column] = taken
@@ -260,7 +260,7 @@ def score_episodes(
   if all('expert_action' in e['steps'] for e in episodes):
     scores['expert_agreement'] = np.array([
         np.mean(np.square(np.asarray(e['steps']['action']) - e['steps']['expert_action'])[
-            ~np.asarray(e['steps'].get('action_is_pad', e['steps']['is_last']))])
+            episodes_lib.real_actions(e['steps'])])
         for e in episodes])
   if 'crossfit' in section.scores:
     fit_config = config.copy_and_resolve_references()

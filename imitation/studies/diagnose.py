@@ -70,12 +70,6 @@ def check_quality(scores: quality.QualityScores) -> Dict[str, Any]:
       score=primary, flagged_episodes=flagged, precision_recall=pr)
 
 
-def _badness(scores: quality.QualityScores, name: str) -> np.ndarray:
-  """[E] the score as 'higher is worse'."""
-  values = np.asarray(scores.scores[name], np.float64)
-  return -values if name in data_quality.HIGH_IS_GOOD else values
-
-
 def mean_to_mode_gap(learner: Any, state: Any, observation: Mapping[str, Any],
                      normalization: Any) -> np.ndarray:
   """[N] log p(mode) - log p(mean) under a mixture policy's action distribution at each
@@ -166,7 +160,8 @@ def run_diagnosis(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, 
     record = scores.to_json()
     checks['quality'] = check_quality(scores)
     quality_figures = [quality.plot_histograms(scores, run.path('quality_histograms.png'))]
-    worst = np.argsort(-_badness(scores, checks['quality']['score']),
+    primary = checks['quality']['score']
+    worst = np.argsort(-data_quality.badness(primary, scores.scores[primary]),
                        kind='stable')[:section.worst_episodes]
     gif = quality.worst_episodes_gif(config.env, [episodes[i] for i in worst],
                                      run.path('worst_episodes.gif'),
@@ -175,7 +170,7 @@ def run_diagnosis(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, 
     report = quality.markdown_report(
         scores, f'Quality of {len(episodes)} episodes of {path}', quality_figures)
     report += (f'\nworst_episodes.gif: episodes {[int(scores.episode_index[i]) for i in worst]}'
-               f', worst first by {checks["quality"]["score"]}.\n' if gif else '')
+               f', worst first by {primary}.\n' if gif else '')
     run.write_json(data_quality.SCORES_FILE, record)
     if run.is_writer:
       with open(run.path(QUALITY_REPORT), 'w') as f:
