@@ -19,3 +19,11 @@ class DatasetError(ImitationError, ValueError):
 
 class WorkdirError(ImitationError, OSError):
   """The workdir cannot be created or written."""
+
+
+class TrainingError(ImitationError, ArithmeticError):
+  """Training diverged: a loss or gradient became nan or inf."""
+
+
+class CheckpointError(ImitationError, ValueError):
+  """No checkpoint can be restored (unreadable, or written by a different config)."""

@@ -40,3 +40,13 @@ def collect_run(tmp_path_factory, debug_config):
 @pytest.fixture(scope='session')
 def demos_path(collect_run):
   return os.path.join(collect_run[0], 'demos')
+
+
+def pytest_collection_modifyitems(config, items):
+  """The kill harness (tests/test_kill.py) takes minutes: it runs only when `-m` names it."""
+  if 'kill' in (config.getoption('markexpr') or ''):
+    return
+  skip = pytest.mark.skip(reason='the kill harness takes minutes: run it with -m kill')
+  for item in items:
+    if 'kill' in item.keywords:
+      item.add_marker(skip)

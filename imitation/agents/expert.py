@@ -7,10 +7,12 @@ WORKDIR/demos and leaves results.json in the shared schema with the demonstratio
 import os
 from typing import Any, Dict, Optional
 
+from absl import logging
 import ml_collections
 
 from imitation.data import collect as collect_lib
 from imitation.data import demonstrations
+from imitation.data import rlds
 from imitation.errors import ConfigError
 from imitation.evaluation import acting
 from imitation.training import checkpoint as checkpoint_lib
@@ -41,9 +43,14 @@ def collect(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   `mean_return` over the episodes, and `collect_time_s`.
   """
   run = run_lib.Run(config, workdir)
-  summary = collect_lib.collect_demonstrations(
-      config.env, config.collect, run.path(demonstrations.DEFAULT_DEMOS_DIR),
-      policy=previous_policy(config.collect))
+  path = run.path(demonstrations.DEFAULT_DEMOS_DIR)
+  dataset = os.path.join(path, config.collect.dataset_name, config.collect.dataset_version)
+  if rlds.dataset_exists(dataset):  # written whole before a kill or an earlier run ended
+    logging.info('%s is complete: summarising it instead of collecting again', dataset)
+    summary = collect_lib.summarize_dataset(config.env, config.collect, dataset)
+  else:
+    summary = collect_lib.collect_demonstrations(
+        config.env, config.collect, path, policy=previous_policy(config.collect))
   results = run.write_results(
       ALGORITHM, dataset=summary['path'], num_demos=summary['num_episodes'],
       num_transitions=summary['num_transitions'], success_rate=summary['success_rate'],

@@ -2,7 +2,7 @@
 
 import json
 import time
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 from absl import logging
 import jax
@@ -15,7 +15,7 @@ from imitation import streams
 from imitation.data import episodes as episodes_lib
 from imitation.data import rlds
 from imitation.envs import rollout as rollout_lib
-from imitation.errors import ConfigError
+from imitation.errors import ConfigError, DatasetError
 
 
 def episode_reset_keys(seed: int, episode_indices: np.ndarray) -> jax.Array:
@@ -177,17 +177,37 @@ def collect_demonstrations(
           'collect_seed': collect_config.seed,
       },
   )
-  success = np.array([e['episode_metadata']['success'] for e in collected], np.float64)
-  returns = np.array([e['episode_metadata']['return'] for e in collected], np.float64)
-  by_source = {DEMONSTRATORS[k]: {'num_episodes': int((kinds == k).sum()),
-                                  'success_rate': float(success[kinds == k].mean())}
-               for k in np.unique(kinds)}
+  return {'path': directory, **summarize(collected), 'seconds': time.time() - start}
+
+
+def summarize(episodes: Sequence[episodes_lib.Episode]) -> Dict[str, Any]:
+  """Episodes, transitions, success rate and mean return, over all and per demonstrator."""
+  success = np.array([e['episode_metadata']['success'] for e in episodes], np.float64)
+  returns = np.array([e['episode_metadata']['return'] for e in episodes], np.float64)
+  sources = np.array([str(e['episode_metadata']['source']) for e in episodes])
+  by_source = {name: {'num_episodes': int((sources == name).sum()),
+                      'success_rate': float(success[sources == name].mean())}
+               for name in DEMONSTRATORS if (sources == name).any()}
   return {
-      'path': directory,
-      'num_episodes': len(collected),
-      'num_transitions': int(sum(e['episode_metadata']['length'] for e in collected)),
+      'num_episodes': len(episodes),
+      'num_transitions': int(sum(e['episode_metadata']['length'] for e in episodes)),
       'success_rate': float(success.mean()),
       'mean_return': float(returns.mean()),
       'by_source': by_source,
-      'seconds': time.time() - start,
   }
+
+
+def summarize_dataset(env_config: ml_collections.ConfigDict,
+                      collect_config: ml_collections.ConfigDict, path: str) -> Dict[str, Any]:
+  """`collect_demonstrations`' summary of the dataset it already wrote at `path` (a rerun
+  after the writer finished it), once its metadata shows it was collected as
+  `collect_config` asks; otherwise a DatasetError says what differs."""
+  episodes, metadata = rlds.load_episodes(path)
+  found = (metadata.get('env_name'), metadata.get('collect_seed'), len(episodes))
+  wanted = (env_config.name, collect_config.seed, collect_config.num_episodes)
+  if found != wanted:
+    raise DatasetError(
+        f'{path} holds {found[2]} episodes of {found[0]!r} collected with seed {found[1]}; '
+        f'this config asks for {wanted[2]} of {wanted[0]!r} with seed {wanted[1]}: '
+        'use another --workdir')
+  return {'path': rlds.resolve_path(path), **summarize(episodes), 'seconds': 0.0}

@@ -19,6 +19,7 @@ import os
 import re
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
+from google.protobuf import json_format
 import numpy as np
 
 # TensorFlow's C++ start-up banner (oneDNN, absl init) says nothing about our data.
@@ -30,6 +31,7 @@ tf.config.set_visible_devices([], 'TPU')
 
 import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
+from imitation import atomic
 from imitation.data import episodes as episodes_lib
 from imitation.errors import DatasetError
 
@@ -115,6 +117,7 @@ def resolve_path(path: str) -> Optional[str]:
   `path` may be a version directory (holding dataset_info.json), a name directory (its
   newest version is read) or a data_dir holding exactly one named dataset.
   """
+  atomic.recover(path)  # a replacing write killed between its renames
   if os.path.exists(os.path.join(path, INFO_FILE)):
     return path
   versions = _versions(path)
@@ -171,25 +174,27 @@ def write_episodes(
   directory = os.path.join(path, name, version)
   if dataset_exists(directory) and not append:
     raise DatasetError(f'a dataset already exists at {directory}; remove it or append to it')
-  os.makedirs(directory, exist_ok=True)
   metadata = dict(metadata or {})
   metadata['observation_spec'] = spec_to_json(observation_spec)
   metadata['action_dim'] = int(action_dim)
-  info = tfds.core.DatasetInfo(
-      builder=tfds.core.DatasetIdentity(
-          name=name, version=version, data_dir=directory, module_name=''
-      ),
-      description='RLDS episodes written by the imitation library. A step whose '
-                  'action_is_pad is True carries no real action (the final step).',
-      features=episode_features(observation_spec, action_dim),
-      metadata=tfds.core.MetadataDict(metadata),
-  )
-  writer = tfds.core.SequentialWriter(
-      info, max_examples_per_shard=max_episodes_per_shard, overwrite=not append
-  )
-  writer.initialize_splits([split], fail_if_exists=False)
-  writer.add_examples({split: [_with_pad_flags(e) for e in episodes]})
-  writer.close_all()
+  # Built beside its final name and renamed into place whole: a writer killed midway leaves
+  # no dataset (and no half-appended one), and the next write starts over (`atomic`).
+  with atomic.directory(directory, start_from_existing=append) as building:
+    info = tfds.core.DatasetInfo(
+        builder=tfds.core.DatasetIdentity(
+            name=name, version=version, data_dir=building, module_name=''
+        ),
+        description='RLDS episodes written by the imitation library. A step whose '
+                    'action_is_pad is True carries no real action (the final step).',
+        features=episode_features(observation_spec, action_dim),
+        metadata=tfds.core.MetadataDict(metadata),
+    )
+    writer = tfds.core.SequentialWriter(
+        info, max_examples_per_shard=max_episodes_per_shard, overwrite=not append
+    )
+    writer.initialize_splits([split], fail_if_exists=False)
+    writer.add_examples({split: [_with_pad_flags(e) for e in episodes]})
+    writer.close_all()
   return directory
 
 
@@ -231,7 +236,7 @@ def iterate_episodes(
   try:
     builder = tfds.builder_from_directory(directory)
     splits = builder.info.splits
-  except (ValueError, KeyError, TypeError, tf.errors.OpError) as e:
+  except (ValueError, KeyError, TypeError, tf.errors.OpError, json_format.ParseError) as e:
     raise DatasetError(f'cannot read the dataset at {directory}: {_first_line(e)}') from e
   if split not in splits:
     raise DatasetError(f'{directory}: no split {split!r} (it has {sorted(splits)})')

@@ -26,6 +26,7 @@ import grain
 import jax
 import numpy as np
 
+from imitation import atomic
 from imitation.data import episodes as episodes_lib
 from imitation.data import normalization as normalization_lib
 from imitation.errors import DatasetError
@@ -110,9 +111,7 @@ def convert(episodes: Iterable[Mapping[str, Any]], directory: str, *, frame_stac
                   for k, v in example['observation'].items()},
       'source': dict(source or {}),
   }
-  with open(os.path.join(directory, META_FILE + '.tmp'), 'w') as f:
-    json.dump(meta, f, indent=1)
-  os.replace(os.path.join(directory, META_FILE + '.tmp'), os.path.join(directory, META_FILE))
+  atomic.write_json(os.path.join(directory, META_FILE), meta)  # last: marks it finished
   return meta
 
 

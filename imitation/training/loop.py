@@ -14,7 +14,7 @@ import tqdm
 
 from imitation.data.device_dataset import DeviceDataset
 from imitation.data.streaming import Stream
-from imitation.errors import ConfigError
+from imitation.errors import ConfigError, TrainingError
 from imitation.training import checkpoint as checkpoint_lib
 from imitation.training import members as members_lib
 from imitation.training import metric_writer
@@ -30,6 +30,32 @@ def check_train_config(config: ml_collections.ConfigDict) -> None:
           f'train.{name}={value} must be a positive multiple of '
           f'train.steps_per_call={config.steps_per_call}'
       )
+
+
+def check_finite(first_nonfinite: Dict[str, Any], chunk_start: int,
+                 checkpointer: checkpoint_lib.Checkpointer,
+                 members: Optional[Sequence[members_lib.Member]] = None) -> None:
+  """The NaN guard: raises a TrainingError naming the first update (and metric, and member)
+  whose metrics went nan or inf in the chunk that started at `chunk_start`, so nothing
+  after it is saved or logged and no good checkpoint is rotated out."""
+  bad = {name: np.ravel(index) for name, index in first_nonfinite.items()
+         if (np.asarray(index) >= 0).any()}
+  if not bad:
+    return
+  first = min(int(v[v >= 0].min()) for v in bad.values())
+  names = sorted(name for name, v in bad.items() if first in v)
+  member = ''
+  if members:
+    index = next(i for i, v in enumerate(np.ravel(first_nonfinite[names[0]])) if v == first)
+    member = f' of member {members[index].label}'
+  checkpointer.wait_until_finished()
+  last = checkpointer.latest_step()
+  kept = (f'the last good checkpoint, step {last}, is kept' if last is not None
+          else 'no checkpoint was saved')
+  raise TrainingError(
+      f'training diverged at step {chunk_start + first + 1}{member}: {", ".join(names)} '
+      f'became nan or inf; stopped without saving ({kept}); lower optimizer.learning_rate '
+      'or check the data for nan or inf')
 
 
 def make_chunk(update: update_loop.UpdateFn, config: ml_collections.ConfigDict,
@@ -109,8 +135,9 @@ def fit(
       state, metrics = chunk(state, batches)
     else:
       state, metrics = chunk(state, dataset)
-    step += config.steps_per_call
     metrics = jax.device_get(metrics)
+    check_finite(metrics.pop(update_loop.FIRST_NONFINITE), step, checkpointer, members)
+    step += config.steps_per_call
     if members:
       metrics = members_lib.summarize_metrics(metrics, members)
     if streaming:  # time the loop stood waiting for input: ~0 when the pipeline keeps up
@@ -136,6 +163,7 @@ def fit(
       last_time = time.time()  # keep evaluation out of the update throughput
     if step % config.checkpoint_every == 0 or step == config.num_steps:
       checkpointer.save(step, state, data_state)
+      writer.flush()
     bar.set_postfix(postfix, refresh=False)
     bar.update(config.steps_per_call)
     if stop_at_step is not None and step >= stop_at_step:

@@ -7,21 +7,29 @@ from typing import Any, Dict, Mapping, Optional
 import numpy as np
 from tensorboardX import SummaryWriter
 
+from imitation import atomic
 from imitation.training import distributed
 
 METRICS_FILE = 'metrics.jsonl'
 
 
 def _drop_rows_after(path: str, step: int) -> None:
-  """Keeps the rows of a metrics file logged at or before `step`."""
+  """Keeps the rows of a metrics file logged at or before `step` (and drops a last row that a
+  killed process left half-written)."""
   if not os.path.exists(path):
     return
   with open(path) as f:
     rows = [line for line in f if line.strip()]
-  kept = [line for line in rows if json.loads(line)['step'] <= step]
+  kept = [line for line in rows if _step_of(line) is not None and _step_of(line) <= step]
   if len(kept) < len(rows):
-    with open(path, 'w') as f:
-      f.writelines(kept)
+    atomic.write_text(path, ''.join(kept))
+
+
+def _step_of(row: str) -> Optional[int]:
+  try:
+    return json.loads(row)['step']
+  except (ValueError, KeyError):
+    return None
 
 
 def _flatten(metrics: Mapping[str, Any], prefix: str) -> Dict[str, float]:
@@ -66,6 +74,14 @@ class MetricWriter:
       self._tensorboard.add_scalar(name, value, global_step=step)
     self._jsonl.write(json.dumps({'step': int(step), **scalars}) + '\n')
     self._jsonl.flush()
+
+  def flush(self) -> None:
+    """Makes everything logged so far durable (the loop calls it at each checkpoint, so a
+    killed run's TensorBoard holds the steps its checkpoints resume from)."""
+    if self._active:
+      self._tensorboard.flush()
+      self._jsonl.flush()
+      os.fsync(self._jsonl.fileno())
 
   def close(self) -> None:
     if self._active:

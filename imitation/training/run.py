@@ -19,6 +19,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from imitation import atomic
 from imitation import envs
 from imitation import streams
 from imitation.data import demonstrations
@@ -27,7 +28,7 @@ from imitation.data import normalization as normalization_lib
 from imitation.data import streaming
 from imitation.data import transitions as transitions_lib
 from imitation.data.device_dataset import DeviceDataset
-from imitation.errors import ConfigError
+from imitation.errors import CheckpointError, ConfigError
 from imitation.training import checkpoint as checkpoint_lib
 from imitation.training import distributed
 from imitation.training import loop
@@ -80,8 +81,14 @@ class Run:
     self.config = config
     self.workdir = workdir_lib.prepare(workdir)
     self.is_writer = distributed.is_writer()  # the one process that writes run files
+    self._previous_config = None  # config.json as an unfinished run in the workdir left it
     if self.is_writer:
       workdir_lib.lock(self.workdir)  # before anything is written: one writer per workdir
+      changes = workdir_lib.check_unchanged_if_finished(self.workdir, config, RESULTS_FILE)
+      if changes:
+        logging.warning('resuming %s with a changed config: %s', self.workdir, '; '.join(changes))
+        with open(self.path(workdir_lib.CONFIG_FILE)) as f:
+          self._previous_config = f.read()
       workdir_lib.save_config(self.workdir, config)
     self._mesh = None
     self._writers: Dict[str, metric_writer.MetricWriter] = {}
@@ -284,13 +291,26 @@ class Run:
     keep = self.config.train.keep_checkpoints if keep is None else keep
     return checkpoint_lib.Checkpointer(self.path(directory, CHECKPOINT_DIR), max_to_keep=keep)
 
+  def _restore_latest_good(self, checkpointer: checkpoint_lib.Checkpointer, template: Any):
+    """`checkpointer.restore_latest_good`; when no checkpoint can be restored, config.json
+    goes back to the config that wrote them before the error is raised."""
+    try:
+      return checkpointer.restore_latest_good(template)
+    except CheckpointError:
+      if self._previous_config is not None:
+        atomic.write_text(self.path(workdir_lib.CONFIG_FILE), self._previous_config)
+      raise
+
   def restore(self, template: Any, directory: str = '') -> Any:
     """The latest checkpoint under `directory`, in the structure of `template`."""
     checkpointer = self.checkpointer(directory, keep=1)
     try:
-      return jax.device_put(checkpointer.restore(template), self.replicated)
+      step, state, _ = self._restore_latest_good(checkpointer, template)
     finally:
       checkpointer.close()
+    if step is None:
+      raise CheckpointError(f'no checkpoint to restore in {self.path(directory, CHECKPOINT_DIR)}')
+    return jax.device_put(state, self.replicated)
 
   def fit(
       self,
@@ -308,12 +328,11 @@ class Run:
     (stacked `members` train as one vmapped program)."""
     checkpointer = self.checkpointer(directory)
     try:
-      resumed_from_step = checkpointer.latest_step()
+      resumed_from_step, state, data_state = self._restore_latest_good(checkpointer, state)
       if resumed_from_step is not None:
         logging.info('resuming from checkpoint at step %d', resumed_from_step)
-        state = jax.device_put(checkpointer.restore(state), self.replicated)
+        state = jax.device_put(state, self.replicated)
         if isinstance(dataset, streaming.Stream):
-          data_state = checkpointer.restore_data_state()
           if data_state is None:
             raise ConfigError(f'the checkpoint at step {resumed_from_step} has no input '
                               'position: it was not written by a streaming run')

@@ -12,13 +12,31 @@ from imitation.training import sharding
 # update(train_state, batch, rng) -> (train_state, metrics)
 UpdateFn = Callable[[Any, Dict[str, Any], jax.Array], Tuple[Any, Dict[str, jax.Array]]]
 
+# The chunk's metrics hold, under this name, each metric's first non-finite step in the
+# chunk (-1: it stayed finite): the loop's NaN guard (training/loop.py) reads it.
+FIRST_NONFINITE = 'first_nonfinite_step'
+
+
+def summarize_steps(metrics: Dict[str, jax.Array]) -> Dict[str, Any]:
+  """Per-step metrics [steps, ...] -> their means over the chunk, and FIRST_NONFINITE: per
+  metric, the index of the first step where it (any of its entries) was nan or inf, or -1.
+  Every update reports its loss and gradient norm (`learner.gradient_step`), so a chunk
+  that diverged says where."""
+  def first_nonfinite(x):
+    finite = jp.isfinite(x).reshape(x.shape[0], -1).all(axis=1)
+    return jp.where(finite.all(), -1, jp.argmin(finite)).astype(jp.int32)
+
+  return {**jax.tree.map(jp.mean, metrics),
+          FIRST_NONFINITE: {k: first_nonfinite(v) for k, v in metrics.items()}}
+
 
 def make_train_chunk(
     update: UpdateFn, *, batch_size: int, steps_per_call: int, mesh: Mesh, unroll: int = 1,
     members: Tuple[int, int] = (),
 ) -> Callable[[Any, DeviceDataset], Tuple[Any, Dict[str, jax.Array]]]:
   """Returns jitted `chunk(state, dataset) -> (state, mean metrics)` running `steps_per_call`
-  updates in a `lax.scan`, each on a batch sampled on device from `dataset`.
+  updates in a `lax.scan`, each on a batch sampled on device from `dataset`; the metrics
+  also say where any went non-finite (`summarize_steps`).
 
   State is replicated over the mesh, the dataset replicated or sharded (it keeps the
   sharding it was put with, see `DeviceDataset`); each sampled batch is constrained to be
@@ -47,7 +65,7 @@ def make_train_chunk(
       return update(state.replace(rng=rng), batch, rng_update)
 
     state, metrics = jax.lax.scan(body, state, None, length=steps_per_call, unroll=unroll)
-    return state, jax.tree.map(jp.mean, metrics)
+    return state, summarize_steps(metrics)
 
   def chunk(state, dataset: DeviceDataset):
     if not members:
@@ -83,7 +101,7 @@ def make_stream_chunk(
       return update(state.replace(rng=rng), batch, rng_update)
 
     state, metrics = jax.lax.scan(body, state, batches, unroll=unroll)
-    return state, jax.tree.map(jp.mean, metrics)
+    return state, summarize_steps(metrics)
 
   return jax.jit(chunk, in_shardings=(replicated, sharding.steps_batch_sharded(mesh)),
                  out_shardings=(replicated, replicated), donate_argnums=0)
