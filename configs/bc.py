@@ -112,13 +112,15 @@ PRESETS = {
 }
 
 
-def get_config(arg: str = 'reach') -> ml_collections.ConfigDict:
+def get_config(arg: str = 'reach', more_presets=()) -> ml_collections.ConfigDict:
+  """`more_presets`: the names of presets of config files built on this one, for the error
+  an unknown name gets."""
   name, _, rest = (arg or 'reach').partition(',')
   preset = None
   if name in PRESETS:
     task, preset = PRESETS[name]
     arg = ','.join(filter(None, [task, rest]))
-  args = common.parse_arg(arg, task='reach', debug=False)
+  args = common.parse_arg(arg, presets=[*PRESETS, *more_presets], task='reach', debug=False)
   config = ml_collections.ConfigDict()
   config.algorithm = 'bc'
   config.seed = 0

@@ -74,8 +74,9 @@ TASKS['suite'] = dict(
 )
 
 
-def parse_arg(arg: str, **defaults):
-  """'reach,debug' -> {'task': 'reach', 'debug': True}; the first token is the task."""
+def parse_arg(arg: str, presets=(), **defaults):
+  """'reach,debug' -> {'task': 'reach', 'debug': True}; the first token is the task (the
+  config file's `presets` are named when it is neither a task nor one of them)."""
   tokens = [t for t in (arg or '').split(',') if t]
   parsed = dict(defaults)
   if tokens and '=' not in tokens[0] and tokens[0] not in defaults:
@@ -86,7 +87,10 @@ def parse_arg(arg: str, **defaults):
       raise ValueError(f'unknown config arg {key!r}; known: {sorted(defaults)}')
     parsed[key] = True if not value else type(defaults[key])(value)
   if parsed.get('task') not in TASKS:
-    raise ValueError(f'unknown task {parsed.get("task")!r}; known: {sorted(TASKS)}')
+    known = f'tasks: {", ".join(sorted(TASKS))}'
+    if presets:
+      known += f'; presets: {", ".join(sorted(presets))}'
+    raise ValueError(f'unknown task or preset {parsed.get("task")!r} ({known})')
   return parsed
 
 

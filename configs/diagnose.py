@@ -12,6 +12,9 @@ import ml_collections
 from configs import bc
 
 
+PRESETS = bc.PRESETS  # accepted after the colon, as configs/bc.py takes them
+
+
 def get_config(arg: str = 'reach') -> ml_collections.ConfigDict:
   config = bc.get_config(arg)
   config.algorithm = 'diagnose'

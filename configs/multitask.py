@@ -62,7 +62,7 @@ PRESETS = {
 def get_config(arg: str = 'tabletop') -> ml_collections.ConfigDict:
   name, _, rest = (arg or 'tabletop').partition(',')
   task, preset = PRESETS.get(name, (name, None))
-  config = bc.get_config(','.join(filter(None, [task, rest])))
+  config = bc.get_config(','.join(filter(None, [task, rest])), more_presets=PRESETS)
   config.algorithm = 'multitask_bc'
   config.network.task.update(fusion='concat', factor_sizes=common.task_factors(config.env.name))
   config.multitask = ml_collections.ConfigDict()

@@ -17,6 +17,9 @@ import ml_collections
 from configs import multitask
 
 
+PRESETS = multitask.PRESETS  # accepted after the colon, as configs/multitask.py takes them
+
+
 def get_config(arg: str = 'tabletop_film') -> ml_collections.ConfigDict:
   config = multitask.get_config(arg or 'tabletop_film')
   config.algorithm = 'multitask_comparison'

@@ -7,13 +7,17 @@ The dataset is written to WORKDIR/demos/NAME/VERSION (collect.dataset_name, defa
 import json
 
 from experiments import common
-from imitation.agents import expert
 
 
 def collect(config, workdir):
+  from imitation.agents import expert  # pylint: disable=g-import-not-at-top
   results = expert.collect(config, workdir)
   print(json.dumps({k: v for k, v in results.items() if k != 'config'}, indent=2))
 
 
+def main():
+  common.run(collect, doc=__doc__, config_file='configs/collect.py')
+
+
 if __name__ == '__main__':
-  common.run(collect)
+  main()

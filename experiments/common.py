@@ -1,5 +1,11 @@
-"""What every entry point shares: the --config/--workdir flags, quiet logs, one-line errors."""
+"""What every entry point shares: the --config/--workdir flags, a --help that answers at once,
+quiet logs, one-line errors.
 
+Only absl and ml_collections are imported here: JAX and the library load after the flags
+are parsed (in `load_config` and the job), so `--help` and a bad flag cost no JAX start-up.
+"""
+
+import importlib
 import logging
 import os
 import sys
@@ -8,13 +14,10 @@ from typing import Any, Callable, List, NamedTuple, Sequence
 from absl import app
 from absl import flags
 from absl import logging as absl_logging
-import jax
 import ml_collections
 from ml_collections import config_flags
 
-from imitation import validation
 from imitation.errors import ConfigError, ImitationError
-from imitation.training import distributed
 
 # The project's own source folders: their INFO lines are the run's story.
 _PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,6 +46,7 @@ DEFAULT_COMPILATION_CACHE = os.environ.get(
 def use_compilation_cache(directory: str, min_compile_time_s: float = 1.0) -> None:
   """JAX's persistent compilation cache in `directory` ('' leaves it off); programs that
   compile in under `min_compile_time_s` are not worth a file."""
+  import jax  # pylint: disable=g-import-not-at-top
   if directory:
     jax.config.update('jax_compilation_cache_dir', directory)
     jax.config.update('jax_persistent_cache_min_compile_time_secs', min_compile_time_s)
@@ -99,6 +103,7 @@ def parse_flags(argv: Sequence[str], flag_values: flags.FlagValues = flags.FLAGS
 def load_config(command_line: CommandLine,
                 flag_values: flags.FlagValues = flags.FLAGS) -> ml_collections.ConfigDict:
   """The parsed --config, checked whole (`validation.validate`) before any work."""
+  from imitation import validation  # pylint: disable=g-import-not-at-top
   config = command_line.config.value
   try:
     config.get('seed')  # a config file that failed to load raises on first use
@@ -116,14 +121,67 @@ def _exit_on_error(function: Callable[..., Any], *args: Any) -> Any:
     sys.exit(f'error: {e}')
 
 
-def run(job: Callable[[ml_collections.ConfigDict, str], Any]) -> None:
+HELP_FLAGS = ('-h', '--help', '-?', '--helpshort')
+
+
+def help_text(doc: str, config_file: str, flag_names: Sequence[str] = (),
+              flag_values: flags.FlagValues = flags.FLAGS) -> str:
+  """The entry point's `doc`, its own flags (a line each; `flag_names` are its extra ones),
+  and the tasks and presets its config file accepts after the colon; `--helpfull` (absl's)
+  lists every library's flags."""
+  lines = [doc.strip(), '', 'Flags:']
+  for name in ('config', 'workdir', *flag_names, 'compilation_cache'):
+    lines.append(f'  --{name}: {flag_values[name].help}')
+  lines.append('  --config.KEY=VALUE: override any config value, e.g. --config.seed=1 '
+               '--config.train.num_steps=5000')
+  if config_file:
+    lines += ['', *config_choices(config_file)]
+  lines += ['', '--helpfull lists the flags of every library as well.']
+  return '\n'.join(lines)
+
+
+def config_choices(config_file: str) -> List[str]:
+  """'tasks: ...' and 'presets: ...' for `configs/NAME.py` (its PRESETS, if it has any)."""
+  module = importlib.import_module(
+      'configs.' + os.path.splitext(os.path.basename(config_file))[0])
+  tasks = importlib.import_module('configs.common').TASKS
+  lines = [f'{config_file}:ARG, where ARG is a task ({", ".join(sorted(tasks))})']
+  presets = getattr(module, 'PRESETS', {})
+  if presets:
+    lines.append(f'  or a preset ({", ".join(sorted(presets))})')
+  lines.append('  then optional ",debug" (tiny and fast), e.g. '
+               f'--config={config_file}:{next(iter(sorted(presets)), "reach")},debug')
+  return lines
+
+
+def resolve_config_path(argv: Sequence[str]) -> List[str]:
+  """`argv` with a relative `--config=configs/...` that does not exist here pointed at the
+  project's own configs, so the installed commands (imitation-train, ...) run from anywhere."""
+  resolved = []
+  for arg in argv:
+    if arg.startswith('--config='):
+      path, colon, rest = arg[len('--config='):].partition(':')
+      if path and not os.path.isabs(path) and not os.path.exists(path) and os.path.exists(
+          os.path.join(_PROJECT_DIR, path)):
+        arg = f'--config={os.path.join(_PROJECT_DIR, path)}{colon}{rest}'
+    resolved.append(arg)
+  return resolved
+
+
+def run(job: Callable[[ml_collections.ConfigDict, str], Any], *, doc: str = '',
+        config_file: str = '', flag_names: Sequence[str] = ()) -> None:
   """Runs `job(config, workdir)` under absl; a user error (a bad flag, config value, dataset
   or workdir) exits non-zero with its one-line message, before any work where it can.
 
-  The flags are defined here, not at import, so scripts with flags of their own (the
-  benchmarks) can import this module.
+  `doc` (the entry point's docstring), `config_file` (the config it usually takes) and
+  `flag_names` (flags of its own) make its --help. The flags are defined here, not at import, so scripts with flags of their own
+  (the benchmarks) can import this module.
   """
   command_line = define_flags()
+  if any(arg in HELP_FLAGS for arg in sys.argv[1:]):
+    print(help_text(doc, config_file, flag_names))
+    sys.exit(0)
+  sys.argv = resolve_config_path(sys.argv)
 
   def main(argv):
     if len(argv) > 1:
@@ -134,6 +192,7 @@ def run(job: Callable[[ml_collections.ConfigDict, str], Any]) -> None:
     workdir = command_line.workdir.value
 
     def start():
+      from imitation.training import distributed  # pylint: disable=g-import-not-at-top
       distributed.initialize(config.get('distributed'))  # before any device is used
       job(config, workdir)
 

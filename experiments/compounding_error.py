@@ -9,13 +9,17 @@ results.json. A stopped study resumes: finished runs are reused.
 """
 
 from experiments import common
-from imitation.evaluation import report
-from imitation.studies import compounding_error
 
 
 def study(config, workdir):
+  from imitation.evaluation import report  # pylint: disable=g-import-not-at-top
+  from imitation.studies import compounding_error  # pylint: disable=g-import-not-at-top
   print(report.study_table(compounding_error.run_study(config, workdir)))
 
 
+def main():
+  common.run(study, doc=__doc__, config_file='configs/study.py')
+
+
 if __name__ == '__main__':
-  common.run(study)
+  main()

@@ -4,15 +4,19 @@ Restarting with the same workdir resumes in the round the run was in.
 """
 
 from experiments import common
-from imitation.agents import dagger
-from imitation.evaluation import report
 
 
 def run_dagger(config, workdir):
+  from imitation.agents import dagger  # pylint: disable=g-import-not-at-top
+  from imitation.evaluation import report  # pylint: disable=g-import-not-at-top
   results = dagger.train(config, workdir)
   if results:
     print(report.dagger_rounds_table(results))
 
 
+def main():
+  common.run(run_dagger, doc=__doc__, config_file='configs/dagger.py')
+
+
 if __name__ == '__main__':
-  common.run(run_dagger)
+  main()

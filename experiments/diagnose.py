@@ -9,13 +9,17 @@ verdicts in WORKDIR/results.json; the per-episode quality scores go next to the 
 """
 
 from experiments import common
-from imitation.studies import diagnose as diagnose_lib
 
 
 def diagnose(config, workdir):
+  from imitation.studies import diagnose as diagnose_lib  # pylint: disable=g-import-not-at-top
   results = diagnose_lib.run_diagnosis(config, workdir)
   print(diagnose_lib.markdown_report(results))
 
 
+def main():
+  common.run(diagnose, doc=__doc__, config_file='configs/diagnose.py')
+
+
 if __name__ == '__main__':
-  common.run(diagnose)
+  main()

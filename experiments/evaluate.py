@@ -11,11 +11,11 @@ scores the expert alone, e.g. to look at a task:
 """
 
 from experiments import common
-from imitation.evaluation import evaluate as evaluate_lib
-from imitation.evaluation import report
 
 
 def evaluate(config, workdir):
+  from imitation.evaluation import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
+  from imitation.evaluation import report  # pylint: disable=g-import-not-at-top
   results = evaluate_lib.evaluate(config, workdir)
   if results['policy_dir'] == 'expert':
     print(f'{results["task"]}: expert success {results["expert_success_rate"]:.3f}, '
@@ -30,5 +30,9 @@ def evaluate(config, workdir):
     print('wrote', path)
 
 
+def main():
+  common.run(evaluate, doc=__doc__, config_file='configs/bc.py')
+
+
 if __name__ == '__main__':
-  common.run(evaluate)
+  main()

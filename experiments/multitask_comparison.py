@@ -9,12 +9,16 @@ run, comparison.md, comparison.png and results.json. A stopped study resumes.
 """
 
 from experiments import common
-from imitation.studies import multitask_comparison
 
 
 def study(config, workdir):
+  from imitation.studies import multitask_comparison  # pylint: disable=g-import-not-at-top
   print(multitask_comparison.comparison_table(multitask_comparison.run_study(config, workdir)))
 
 
+def main():
+  common.run(study, doc=__doc__, config_file='configs/multitask_study.py')
+
+
 if __name__ == '__main__':
-  common.run(study)
+  main()

@@ -16,8 +16,6 @@ import os
 from absl import flags
 
 from experiments import common
-from imitation import agents
-from imitation.studies import sweep
 
 _SWEEP = flags.DEFINE_string('sweep', None, 'Sweep file (JSON): grid or list, and seeds.')
 _ADDRESS = flags.DEFINE_string('address', '', "Ray cluster address ('auto', HOST:PORT); "
@@ -30,11 +28,13 @@ _SHARE_SEEDS = flags.DEFINE_bool('share_seeds', True, "Train a cell's consecutiv
 
 def train(config, workdir):
   """One trial, in a Ray worker: the config's trainer, as experiments.train runs it."""
+  from imitation import agents  # pylint: disable=g-import-not-at-top
   common.quiet_third_party_logs()
   return agents.train(config, workdir)
 
 
 def run_sweep(config, workdir):
+  from imitation.studies import sweep  # pylint: disable=g-import-not-at-top
   spec = sweep.read_sweep(_SWEEP.value)
   trials = sweep.make_trials(config, spec, workdir, share_seeds=_SHARE_SEEDS.value)
   sweep.run_trials(trials, train, storage=os.path.join(workdir, 'ray'), address=_ADDRESS.value,
@@ -46,6 +46,11 @@ def run_sweep(config, workdir):
   print(f'{len(rows)} runs: {", ".join(paths.values())}')
 
 
-if __name__ == '__main__':
+def main():
   flags.mark_flag_as_required('sweep')
-  common.run(run_sweep)
+  common.run(run_sweep, doc=__doc__, config_file='configs/bc.py',
+             flag_names=('sweep', 'address', 'cpus_per_trial', 'gpus_per_trial', 'share_seeds'))
+
+
+if __name__ == '__main__':
+  main()

@@ -1,6 +1,7 @@
 """Imports go down the floors only, as the README's Layout section orders them.
 
-Floors, lowest first: the leaf modules (errors, streams, atomic) < envs < data, networks < training <
+Floors, lowest first: the leaf modules (errors, streams, atomic, progress) < envs < data,
+networks < training <
 evaluation < agents < studies < the entry points (experiments, benchmarks). Configs are
 plain ConfigDicts and import nothing of the library. Modules on the same floor do not
 import each other's package (data and networks are siblings), and the library never
@@ -14,7 +15,7 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 FLOORS = {
-    'errors': 0, 'streams': 0, 'atomic': 0,
+    'errors': 0, 'streams': 0, 'atomic': 0, 'progress': 0,
     'envs': 1,
     'data': 2, 'networks': 2,
     'training': 3,

@@ -141,7 +141,10 @@ def _command_line(*args):
 BAD_COMMAND_LINES = [
     (['--config=configs/nope.py', '--workdir=w'],
      "cannot load --config=configs/nope.py: [Errno 2] No such file or directory: 'configs/nope.py'"),
-    (['--config=configs/bc.py:nope', '--workdir=w'], "unknown task 'nope'"),
+    (['--config=configs/bc.py:nope', '--workdir=w'],
+     "unknown task or preset 'nope' (tasks: drive, grasp, grasp_multimodal, push, reach, "
+     'reach_multi, suite, tabletop; presets: grasp_mixture, grasp_mse, offline, push_image, '
+     'reach_discrete, reach_image, reach_multi_task)'),
     (['--config=configs/bc.py:reach,nope=3', '--workdir=w'], "unknown config arg 'nope'"),
     (['--config=configs/bc.py:reach', '--config.nope=1', '--workdir=w'], 'unknown config key nope'),
     (['--config=configs/bc.py:reach', '--config.train.nope.deeper=1', '--workdir=w'],

@@ -268,3 +268,29 @@ def test_bc_trains_from_images_end_to_end(tmp_path, debug_config):
   from PIL import Image  # pylint: disable=g-import-not-at-top
   gif = Image.open([p for p in evaluated['files'] if p.endswith('policy.gif')][0])
   assert gif.size[1] == 16 + 2  # one row of tiles: the policy's own 16-pixel images
+
+
+def test_the_installed_package_loads_and_evaluates_a_policy_from_any_directory(finished_run,
+                                                                                tmp_path):
+  """README, "Using a trained policy", saved as a script outside the checkout (the setup
+  installs the project into .venv in editable mode, pyproject.toml)."""
+  workdir, _ = finished_run
+  script = tmp_path / 'use_policy.py'
+  script.write_text(textwrap.dedent(f'''
+      import jax
+      from imitation import envs
+      from imitation.evaluation import acting
+      from imitation.evaluation.evaluator import Evaluator
+      from imitation.training import checkpoint
+
+      policy, policy_params, cfg = checkpoint.load_policy({os.path.join(workdir, 'policy')!r})
+      act = acting.make_act_fn(policy)
+      env = envs.make(cfg['env']['name'], **cfg['env']['kwargs'])
+      evaluator = Evaluator(env, act, num_episodes=4, horizon=cfg['env']['horizon'])
+      print(evaluator(policy_params, jax.random.PRNGKey(123))['num_episodes'])
+  '''))
+  env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+  result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert result.stdout.strip().splitlines()[-1] == '4'

@@ -38,6 +38,7 @@ import ml_collections
 import numpy as np
 
 from imitation import envs
+from imitation import progress as progress_lib
 from imitation import streams
 from imitation.agents import bc
 from imitation.agents import ensemble
@@ -214,6 +215,9 @@ def _train_rounds(config, run, setup: _Setup, progress: Dict[str, Any],
     state = run.restore(template, _round_dir(resumed_after_round))
     logging.info('resuming DAgger after round %d', resumed_after_round)
 
+  rounds = progress_lib.bar(total=config.dagger.num_rounds + 1,
+                            initial=progress['completed_round'] + 1, desc='dagger rounds',
+                            unit='round')
   for round_index in range(progress['completed_round'] + 1, config.dagger.num_rounds + 1):
     params = None if state is None else state.params  # the previous round's policy
     written = None
@@ -233,8 +237,10 @@ def _train_rounds(config, run, setup: _Setup, progress: Dict[str, Any],
     run.writer().write(round_index, {k: v for k, v in record.items() if k != 'round'},
                        prefix='round/')
     logging.info('DAgger round %d: %s', round_index, record)
+    rounds.update(1)
     if stop_at_round is not None and round_index >= stop_at_round:
       break
+  rounds.close()
 
   if progress['completed_round'] < config.dagger.num_rounds:
     return run.stop()
@@ -297,9 +303,11 @@ def _collect_round(config, run, setup: _Setup, round_index: int, params,
   # Gated variants let the learner drive; only the gate hands control to the expert.
   round_beta = beta(config.dagger.beta, round_index) if variant == 'classic' else 0.0
   reset_keys = jax.random.split(run.key(streams.DAGGER_RESET, round_index), num_episodes)
-  trajectory = jax.device_get(setup.collect(
-      distributed.local_copy((params, setup.normalization)), reset_keys, run.key(streams.DAGGER_ROLLOUT, round_index),
-      round_beta))
+  with progress_lib.task(f'round {round_index}: rolling out the learner', num_episodes,
+                         'episode', leave=False):
+    trajectory = jax.device_get(setup.collect(
+        distributed.local_copy((params, setup.normalization)), reset_keys,
+        run.key(streams.DAGGER_ROLLOUT, round_index), round_beta))
   first = round_index * num_episodes
   new_episodes = episodes_lib.trajectory_to_episodes(
       trajectory, source='dagger', seed=config.seed,

@@ -4,13 +4,13 @@ import json
 import time
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
-from absl import logging
 import jax
 from jax import numpy as jp
 import ml_collections
 import numpy as np
 
 from imitation import envs
+from imitation import progress
 from imitation import streams
 from imitation.data import episodes as episodes_lib
 from imitation.data import rlds
@@ -142,6 +142,7 @@ def collect_demonstrations(
   action_key = streams.key(collect_config.seed, streams.COLLECT_ACTION)
 
   collected = []
+  bar = progress.bar(total=num_episodes, desc='collecting demos', unit='episode')
   for first in range(0, num_episodes, num_parallel):
     indices = np.arange(first, first + num_parallel)
     batch_kinds = kinds[np.minimum(indices, num_episodes - 1)]
@@ -160,7 +161,8 @@ def collect_demonstrations(
         episode_indices=indices,
     )
     collected.extend(episodes[: num_episodes - first])
-    logging.info('collected %d/%d episodes', len(collected), num_episodes)
+    bar.update(len(episodes[: num_episodes - first]))
+  bar.close()
 
   directory = rlds.write_episodes(
       path,

@@ -32,6 +32,7 @@ tf.config.set_visible_devices([], 'TPU')
 import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
 from imitation import atomic
+from imitation import progress
 from imitation.data import episodes as episodes_lib
 from imitation.errors import DatasetError
 
@@ -41,6 +42,7 @@ INFO_FILE = 'dataset_info.json'
 _NAME = re.compile(r'^[a-z][a-z0-9_]*$')  # TFDS dataset names: snake_case
 _VERSION = re.compile(r'^\d+\.\d+\.\d+$')
 _MAX_EPISODE_STEPS = 1 << 30
+_WRITE_BATCH = 64  # episodes handed to the writer at a time (the progress bar's step)
 
 
 def spec_to_json(observation_spec: Mapping[str, Any]) -> Dict[str, Dict[str, Any]]:
@@ -193,7 +195,12 @@ def write_episodes(
         info, max_examples_per_shard=max_episodes_per_shard, overwrite=not append
     )
     writer.initialize_splits([split], fail_if_exists=False)
-    writer.add_examples({split: [_with_pad_flags(e) for e in episodes]})
+    bar = progress.bar(total=len(episodes), desc=f'writing {name}', unit='episode')
+    for start in range(0, len(episodes), _WRITE_BATCH):
+      batch = episodes[start:start + _WRITE_BATCH]
+      writer.add_examples({split: [_with_pad_flags(e) for e in batch]})
+      bar.update(len(batch))
+    bar.close()
     writer.close_all()
   return directory
 

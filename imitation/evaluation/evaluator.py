@@ -7,6 +7,7 @@ import jax
 import numpy as np
 
 from imitation import envs
+from imitation import progress
 from imitation.envs import rollout as rollout_lib
 from imitation.training import distributed
 
@@ -64,11 +65,13 @@ class Evaluator:
     these, one per member (`rng` then holds one key per member).
     """
     policy_params = distributed.local_copy(policy_params)
-    if self._members:
-      return [self._summary(jax.device_get(self._evaluate(
-          jax.tree.map(lambda x, k=k: x[k], policy_params), rng[k], beta)))
-              for k in range(rng.shape[0])]
-    stats = jax.device_get(self._evaluate(policy_params, rng, beta))
+    members = rng.shape[0] if self._members else 1
+    with progress.task('evaluating', members * self.num_episodes, 'episode', leave=False):
+      if self._members:
+        return [self._summary(jax.device_get(self._evaluate(
+            jax.tree.map(lambda x, k=k: x[k], policy_params), rng[k], beta)))
+                for k in range(rng.shape[0])]
+      stats = jax.device_get(self._evaluate(policy_params, rng, beta))
     return self._summary({k: distributed.gather_rows(v) for k, v in stats.items()})
 
   def _summary(self, stats: Mapping[str, np.ndarray]) -> Dict[str, Any]:

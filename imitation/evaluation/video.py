@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from imitation import envs
+from imitation import progress
 from imitation.envs import rollout as rollout_lib
 
 
@@ -40,9 +41,10 @@ def make_recorder(
 
   def record(policy_params: Any, rng: jax.Array, num_episodes: int, beta: float = 0.0):
     rng_reset, rng_rollout = jax.random.split(rng)
-    trajectory = jax.device_get(
-        rollout(policy_params, jax.random.split(rng_reset, num_episodes), rng_rollout, beta)
-    )
+    with progress.task('rendering video', num_episodes, 'episode'):
+      trajectory = jax.device_get(
+          rollout(policy_params, jax.random.split(rng_reset, num_episodes), rng_rollout, beta)
+      )
     # A writable copy; with a frame stack, the newest frame (the last 3 channels).
     frames = np.array(trajectory.observation['image'][..., -3:])
     mask = np.asarray(rollout_lib.episode_mask(trajectory.done))  # [T, E]

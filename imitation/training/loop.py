@@ -10,8 +10,8 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 import jax
 import ml_collections
 import numpy as np
-import tqdm
 
+from imitation import progress
 from imitation.data.device_dataset import DeviceDataset
 from imitation.data.streaming import Stream
 from imitation.errors import ConfigError, TrainingError
@@ -120,10 +120,8 @@ def fit(
     raise ConfigError('members (num_seeds > 1 or vmap) need data.pipeline=device')
   chunk = chunk or make_chunk(update, config, mesh, streaming=streaming, members=members)
   step = int(np.ravel(jax.device_get(state.step))[0])  # stacked members share the step
-  bar = tqdm.tqdm(
-      total=config.num_steps, initial=step, disable=not progress_bar, unit='step',
-      dynamic_ncols=True, desc='train',
-  )
+  bar = progress.bar(total=config.num_steps, initial=step, unit='step', desc='train',
+                     disable=not progress_bar)
   last_time = time.time()
   final_eval = None
   while step < config.num_steps:

@@ -21,6 +21,7 @@ import numpy as np
 
 from imitation import atomic
 from imitation import envs
+from imitation import progress
 from imitation import streams
 from imitation.data import demonstrations
 from imitation.data import mixtures
@@ -81,6 +82,8 @@ class Run:
     self.config = config
     self.workdir = workdir_lib.prepare(workdir)
     self.is_writer = distributed.is_writer()  # the one process that writes run files
+    # Progress bars (imitation/progress.py) from the writer only, unless the config says none.
+    progress.set_enabled(bool(config.get('progress_bar', True)) and self.is_writer)
     self._previous_config = None  # config.json as an unfinished run in the workdir left it
     if self.is_writer:
       workdir_lib.lock(self.workdir)  # before anything is written: one writer per workdir
