@@ -126,16 +126,19 @@ HELP_FLAGS = ('-h', '--help', '-?', '--helpshort')
 
 def help_text(doc: str, config_file: str, flag_names: Sequence[str] = (),
               flag_values: flags.FlagValues = flags.FLAGS) -> str:
-  """The entry point's `doc`, its own flags (a line each; `flag_names` are its extra ones),
-  and the tasks and presets its config file accepts after the colon; `--helpfull` (absl's)
-  lists every library's flags."""
-  lines = [doc.strip(), '', 'Flags:']
+  """The first line of the entry point's `doc`, its own flags (a line each; `flag_names` are
+  its extra ones), the tasks and presets its config file accepts after the colon, then the
+  rest of `doc`; `--helpfull` (absl's) lists every library's flags."""
+  summary, _, details = doc.strip().partition('\n')
+  lines = [summary.strip(), '', 'Flags:']
   for name in ('config', 'workdir', *flag_names, 'compilation_cache'):
     lines.append(f'  --{name}: {flag_values[name].help}')
   lines.append('  --config.KEY=VALUE: override any config value, e.g. --config.seed=1 '
                '--config.train.num_steps=5000')
   if config_file:
     lines += ['', *config_choices(config_file)]
+  if details.strip():
+    lines += ['', details.strip('\n')]
   lines += ['', '--helpfull lists the flags of every library as well.']
   return '\n'.join(lines)
 

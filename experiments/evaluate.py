@@ -2,8 +2,9 @@ r"""Evaluate a trained policy beside the expert and write videos and plots.
 
   python -m experiments.evaluate --config=configs/bc.py:reach --workdir=/tmp/bc_reach
 
-Reads WORKDIR/policy (or --config.eval.policy_dir), writes evaluation.json, policy.gif,
-expert.gif and learning_curve.png into WORKDIR. `--config.eval.policy_dir=expert` films and
+Reads WORKDIR/policy (or --config.eval.policy_dir) and writes results.json, policy.gif,
+expert.gif and learning_curve.png into WORKDIR/evaluation, on episodes of their own (not
+those of training's final evaluation). `--config.eval.policy_dir=expert` films and
 scores the expert alone, e.g. to look at a task:
 
   python -m experiments.evaluate --config=configs/bc.py:push --workdir=/tmp/look_push \

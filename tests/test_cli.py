@@ -24,9 +24,9 @@ def test_help_shows_its_own_flags_first_and_imports_no_jax(entry_point):
       [sys.executable, '-X', 'importtime', '-m', f'experiments.{entry_point}', '--help'],
       cwd=REPO, capture_output=True, text=True, timeout=120)
   assert result.returncode == 0, result.stderr[-2000:]
-  flags_at = result.stdout.splitlines().index('Flags:')
-  first = result.stdout.splitlines()[flags_at + 1:flags_at + 3]
-  assert first[0].startswith('  --config: ') and first[1].startswith('  --workdir: ')
+  lines = result.stdout.splitlines()
+  assert lines[2:5] == ['Flags:', lines[3], lines[4]]
+  assert lines[3].startswith('  --config: ') and lines[4].startswith('  --workdir: ')
   assert 'where ARG is a task (drive, grasp' in result.stdout
   imported = {line.split('|')[-1].strip() for line in result.stderr.splitlines()
               if line.startswith('import time:')}
