@@ -179,20 +179,22 @@ def collect_demonstrations(
           'collect_seed': collect_config.seed,
       },
   )
-  return {'path': directory, **summarize(collected), 'seconds': time.time() - start}
+  return {'path': directory, **summarize([e['episode_metadata'] for e in collected]),
+          'seconds': time.time() - start}
 
 
-def summarize(episodes: Sequence[episodes_lib.Episode]) -> Dict[str, Any]:
-  """Episodes, transitions, success rate and mean return, over all and per demonstrator."""
-  success = np.array([e['episode_metadata']['success'] for e in episodes], np.float64)
-  returns = np.array([e['episode_metadata']['return'] for e in episodes], np.float64)
-  sources = np.array([str(e['episode_metadata']['source']) for e in episodes])
+def summarize(metadata: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
+  """Episodes, transitions, success rate and mean return, over all and per demonstrator,
+  from the episodes' `episode_metadata`."""
+  success = np.array([m['success'] for m in metadata], np.float64)
+  returns = np.array([m['return'] for m in metadata], np.float64)
+  sources = np.array([str(m['source']) for m in metadata])
   by_source = {name: {'num_episodes': int((sources == name).sum()),
                       'success_rate': float(success[sources == name].mean())}
                for name in DEMONSTRATORS if (sources == name).any()}
   return {
-      'num_episodes': len(episodes),
-      'num_transitions': int(sum(e['episode_metadata']['length'] for e in episodes)),
+      'num_episodes': len(metadata),
+      'num_transitions': int(sum(m['length'] for m in metadata)),
       'success_rate': float(success.mean()),
       'mean_return': float(returns.mean()),
       'by_source': by_source,
@@ -204,12 +206,13 @@ def summarize_dataset(env_config: ml_collections.ConfigDict,
   """`collect_demonstrations`' summary of the dataset it already wrote at `path` (a rerun
   after the writer finished it), once its metadata shows it was collected as
   `collect_config` asks; otherwise a DatasetError says what differs."""
-  episodes, metadata = rlds.load_episodes(path)
-  found = (metadata.get('env_name'), metadata.get('collect_seed'), len(episodes))
+  episodes, metadata = rlds.iterate_episodes(path)
+  per_episode = [episode['episode_metadata'] for episode in episodes]  # steps not kept
+  found = (metadata.get('env_name'), metadata.get('collect_seed'), len(per_episode))
   wanted = (env_config.name, collect_config.seed, collect_config.num_episodes)
   if found != wanted:
     raise DatasetError(
         f'{path} holds {found[2]} episodes of {found[0]!r} collected with seed {found[1]}; '
         f'this config asks for {wanted[2]} of {wanted[0]!r} with seed {wanted[1]}: '
         'use another --workdir')
-  return {'path': rlds.resolve_path(path), **summarize(episodes), 'seconds': 0.0}
+  return {'path': rlds.resolve_path(path), **summarize(per_episode), 'seconds': 0.0}
