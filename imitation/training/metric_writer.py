@@ -20,7 +20,7 @@ def _drop_rows_after(path: str, step: int) -> None:
     return
   with open(path) as f:
     rows = [line for line in f if line.strip()]
-  kept = [line for line in rows if _step_of(line) is not None and _step_of(line) <= step]
+  kept = [line for line, at in zip(rows, map(_step_of, rows)) if at is not None and at <= step]
   if len(kept) < len(rows):
     atomic.write_text(path, ''.join(kept))
 

@@ -3,10 +3,10 @@ resolved config (which a finished run keeps)."""
 
 import errno
 import fcntl
+import json
 import os
 import socket
 import tempfile
-import json
 from typing import Any, Dict, List, TextIO
 
 import ml_collections
