@@ -229,8 +229,10 @@ def get_config(arg: str = 'reach', more_presets=()) -> ml_collections.ConfigDict
   # film. The embedding sums, concatenates or multiplies one vector per factor value;
   # factor_sizes lists each factor's number of values (their product: the number of task ids).
   # per_task_heads: one action head per task id (tasks whose actions mean different things).
+  # embedding_factors: the factors (indices) the embedding is built from; () is all of them.
   config.network.task = dict(fusion='none', embedding_dim=8, factor_sizes=(), combine='sum',
-                             hidden_sizes=(128, 64), per_task_heads=False)
+                             hidden_sizes=(128, 64), per_task_heads=False,
+                             embedding_factors=())
 
   # Image augmentation inside the compiled step (only when observations have an image).
   config.augment = ml_collections.ConfigDict()

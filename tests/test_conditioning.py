@@ -32,6 +32,24 @@ def test_embedding_of_a_combination_is_built_from_its_factors(combine):
   np.testing.assert_allclose(embedding, expected, rtol=1e-6)
 
 
+@pytest.mark.parametrize('combine', ['sum', 'concat'])
+def test_embedding_from_chosen_factors_ignores_the_others(combine):
+  module = conditioning.TaskEmbedding((3, 2, 4), embedding_dim=8, combine=combine,
+                                      factors=(0,))
+  params = module.init(jax.random.PRNGKey(0), jp.zeros((1,), jp.int32))
+  assert set(params['params']) == {'factor_0'}  # no tables for the factors left out
+  ids = jp.arange(24)
+  embedding = module.apply(params, ids)
+  chex.assert_shape(embedding, (24, 8))
+  first = np.asarray(conditioning.task_factors(ids, (3, 2, 4))[:, 0])
+  table = params['params']['factor_0']['embedding']
+  np.testing.assert_allclose(embedding, table[first], rtol=1e-6)  # only the first factor
+  assert len({tuple(np.round(row, 6)) for row in np.asarray(embedding)}) == 3
+  with pytest.raises(ValueError, match='distinct indices'):
+    conditioning.TaskEmbedding((3, 2), factors=(2,)).init(jax.random.PRNGKey(0),
+                                                          jp.zeros((1,), jp.int32))
+
+
 def test_film_starts_as_the_identity():
   x = jax.random.normal(jax.random.PRNGKey(0), (5, 16))
   condition = jax.random.normal(jax.random.PRNGKey(1), (5, 8))
@@ -75,6 +93,10 @@ def test_unconditioned_policy_keeps_its_parameters_and_bad_settings_are_config_e
     policy_lib.make_policy(network, 2)
   network = _network('gate')
   with pytest.raises(ConfigError, match='fusion'):
+    policy_lib.make_policy(network, 2)
+  network = _network('concat')
+  network.task.embedding_factors = (0, 0)
+  with pytest.raises(ConfigError, match='embedding_factors'):
     policy_lib.make_policy(network, 2)
 
 

@@ -95,6 +95,7 @@ BAD_VALUES = [
     ('dagger', 'dagger.num_rounds', 0, 'dagger.num_rounds=0: expected a positive integer'),
     ('dagger', 'dagger.beta.beta0', 2.0, 'dagger.beta.beta0=2.0: expected a number in [0, 1]'),
     ('multitask', 'multitask.loss_weights', 'nope', "multitask.loss_weights='nope': expected one of uniform"),
+    ('multitask', 'network.task.embedding_factors', (0, 3), 'network.task.embedding_factors=(0, 3): expected distinct indices into the 3 task factors'),
 ]
 
 

@@ -31,27 +31,37 @@ def task_factors(task_id: jax.Array, factor_sizes: Sequence[int]) -> jax.Array:
 
 
 class TaskEmbedding(nn.Module):
-  """`task_id` -> an `embedding_dim` vector from one learned embedding per factor value."""
+  """`task_id` -> an `embedding_dim` vector from one learned embedding per factor value.
+
+  `factors` picks the factors it is built from (indices into `factor_sizes`; empty: all). With
+  factor attention (`FactorAttention`) the others still select what the encoder reads, so
+  leaving them out of the embedding keeps a held-out combination's trunk input familiar.
+  """
 
   factor_sizes: Sequence[int]
   embedding_dim: int = 8
   # sum of the factors' vectors, their concatenation, or their elementwise product (a
   # rank-`embedding_dim` factorisation of the task table: multiplicative interactions)
   combine: str = 'sum'
+  factors: Sequence[int] = ()
 
   @nn.compact
   def __call__(self, task_id: jax.Array) -> jax.Array:
-    factors = task_factors(task_id, self.factor_sizes)
+    values = task_factors(task_id, self.factor_sizes)
+    chosen = tuple(self.factors) or tuple(range(len(self.factor_sizes)))
+    if not set(chosen) <= set(range(len(self.factor_sizes))) or len(set(chosen)) < len(chosen):
+      raise ValueError(f'embedding factors {chosen} must be distinct indices into the '
+                       f'{len(self.factor_sizes)} task factors')
     if self.combine in ('sum', 'product'):
-      dims = [self.embedding_dim] * len(self.factor_sizes)
+      dims = [self.embedding_dim] * len(chosen)
     elif self.combine == 'concat':  # split the dimensions over the factors
-      base, extra = divmod(self.embedding_dim, len(self.factor_sizes))
-      dims = [base + (i < extra) for i in range(len(self.factor_sizes))]
+      base, extra = divmod(self.embedding_dim, len(chosen))
+      dims = [base + (i < extra) for i in range(len(chosen))]
     else:
       raise ValueError(f'unknown combine {self.combine!r}; available: {", ".join(COMBINES)}')
     parts = [
-        nn.Embed(size, dim, name=f'factor_{i}')(factors[..., i])
-        for i, (size, dim) in enumerate(zip(self.factor_sizes, dims))
+        nn.Embed(self.factor_sizes[i], dim, name=f'factor_{i}')(values[..., i])
+        for i, dim in zip(chosen, dims)
     ]
     if self.combine == 'concat':
       return jp.concatenate(parts, axis=-1)
