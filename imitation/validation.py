@@ -227,8 +227,9 @@ def _across_keys(config: ml_collections.ConfigDict) -> List[str]:
   task = _get(config, 'network.task')
   if task is not _MISSING and task.get('embedding_factors'):
     chosen, count = tuple(task.embedding_factors), len(task.get('factor_sizes', ()))
-    if not (all(_is_int(i) and 0 <= i < count for i in chosen)
-            and len(set(chosen)) == len(chosen)):
+    try:
+      conditioning.chosen_factors(chosen, count)
+    except ValueError:
       found.append(f'network.task.embedding_factors={_show(chosen)}: expected distinct indices '
                    f'into the {count} task factors of network.task.factor_sizes')
   return found

@@ -10,7 +10,7 @@ zero-initialised so that the conditioned trunk starts as the unconditioned one.
 """
 
 import functools
-from typing import Sequence
+from typing import Sequence, Tuple
 
 import flax.linen as nn
 import jax
@@ -30,12 +30,24 @@ def task_factors(task_id: jax.Array, factor_sizes: Sequence[int]) -> jax.Array:
   return jp.stack(factors[::-1], axis=-1)
 
 
+def chosen_factors(factors: Sequence[int], num_factors: int) -> Tuple[int, ...]:
+  """`factors` as a tuple of factor indices, all of them when empty; a ValueError unless
+  they are distinct and within range."""
+  chosen = tuple(factors) or tuple(range(num_factors))
+  if (not all(isinstance(i, int) and 0 <= i < num_factors for i in chosen)
+      or len(set(chosen)) < len(chosen)):
+    raise ValueError(f'embedding factors {chosen} must be distinct indices into the '
+                     f'{num_factors} task factors')
+  return chosen
+
+
 class TaskEmbedding(nn.Module):
   """`task_id` -> an `embedding_dim` vector from one learned embedding per factor value.
 
   `factors` picks the factors it is built from (indices into `factor_sizes`; empty: all). With
-  factor attention (`FactorAttention`) the others still select what the encoder reads, so
-  leaving them out of the embedding keeps a held-out combination's trunk input familiar.
+  factor attention (`FactorAttention`) the others still select what the encoder reads; on
+  tabletop, leaving them out of the embedding generalised worse to held-out combinations
+  (README, "Multi-task BC").
   """
 
   factor_sizes: Sequence[int]
@@ -48,10 +60,7 @@ class TaskEmbedding(nn.Module):
   @nn.compact
   def __call__(self, task_id: jax.Array) -> jax.Array:
     values = task_factors(task_id, self.factor_sizes)
-    chosen = tuple(self.factors) or tuple(range(len(self.factor_sizes)))
-    if not set(chosen) <= set(range(len(self.factor_sizes))) or len(set(chosen)) < len(chosen):
-      raise ValueError(f'embedding factors {chosen} must be distinct indices into the '
-                       f'{len(self.factor_sizes)} task factors')
+    chosen = chosen_factors(self.factors, len(self.factor_sizes))
     if self.combine in ('sum', 'product'):
       dims = [self.embedding_dim] * len(chosen)
     elif self.combine == 'concat':  # split the dimensions over the factors

@@ -120,10 +120,10 @@ def _task_conditioning(config: ml_collections.ConfigDict) -> Dict[str, nn.Module
   if not task.factor_sizes or min(task.factor_sizes) < 1:
     raise ConfigError('network.task.factor_sizes must list the number of values of each '
                       f'task factor (e.g. (3,) for 3 tasks), got {tuple(task.factor_sizes)}')
-  chosen = tuple(task.get('embedding_factors', ()))
-  if not set(chosen) <= set(range(len(task.factor_sizes))) or len(set(chosen)) < len(chosen):
-    raise ConfigError(f'network.task.embedding_factors {chosen} must be distinct indices into '
-                      f'the {len(task.factor_sizes)} task factors (network.task.factor_sizes)')
+  try:
+    conditioning.chosen_factors(task.get('embedding_factors', ()), len(task.factor_sizes))
+  except ValueError as error:
+    raise ConfigError(f'network.task.embedding_factors: {error}') from None
   return {
       'task_embedding': conditioning.TaskEmbedding(
           tuple(task.factor_sizes), task.embedding_dim, task.combine,
