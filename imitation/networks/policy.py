@@ -121,13 +121,13 @@ def _task_conditioning(config: ml_collections.ConfigDict) -> Dict[str, nn.Module
     raise ConfigError('network.task.factor_sizes must list the number of values of each '
                       f'task factor (e.g. (3,) for 3 tasks), got {tuple(task.factor_sizes)}')
   try:
-    conditioning.chosen_factors(task.get('embedding_factors', ()), len(task.factor_sizes))
+    factors = conditioning.chosen_factors(task.get('embedding_factors', ()),
+                                          len(task.factor_sizes))
   except ValueError as error:
     raise ConfigError(f'network.task.embedding_factors: {error}') from None
   return {
       'task_embedding': conditioning.TaskEmbedding(
-          tuple(task.factor_sizes), task.embedding_dim, task.combine,
-          tuple(task.get('embedding_factors', ()))),
+          tuple(task.factor_sizes), task.embedding_dim, task.combine, factors),
       'trunk': conditioning.ConditionedTrunk(tuple(task.hidden_sizes), task.fusion),
   }
 
