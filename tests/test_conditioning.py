@@ -95,9 +95,10 @@ def test_unconditioned_policy_keeps_its_parameters_and_bad_settings_are_config_e
   with pytest.raises(ConfigError, match='fusion'):
     policy_lib.make_policy(network, 2)
   network = _network('concat')
-  network.task.embedding_factors = (0, 0)
-  with pytest.raises(ConfigError, match='embedding_factors'):
-    policy_lib.make_policy(network, 2)
+  for bad in ((0, 0), (False,)):  # repeated, or a bool where an index belongs
+    network.task.embedding_factors = bad
+    with pytest.raises(ConfigError, match='embedding_factors'):
+      policy_lib.make_policy(network, 2)
 
 
 

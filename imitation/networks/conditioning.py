@@ -34,7 +34,8 @@ def chosen_factors(factors: Sequence[int], num_factors: int) -> Tuple[int, ...]:
   """`factors` as a tuple of factor indices, all of them when empty; a ValueError unless
   they are distinct and within range."""
   chosen = tuple(factors) or tuple(range(num_factors))
-  if (not all(isinstance(i, int) and 0 <= i < num_factors for i in chosen)
+  if (not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < num_factors
+              for i in chosen)
       or len(set(chosen)) < len(chosen)):
     raise ValueError(f'embedding factors {chosen} must be distinct indices into the '
                      f'{num_factors} task factors')
