@@ -212,7 +212,8 @@ def get_config(arg: str = 'reach', more_presets=()) -> ml_collections.ConfigDict
                             group_norm=False, learn_temperature=False,
                             strides=(1, 2, 2))
   config.network.vit = dict(patch_size=8, width=128, depth=4, num_heads=4)
-  config.network.entities = dict(entity_size=4, width=64)
+  # slot_values: the values carry which entity they are (False: the entity's content alone)
+  config.network.entities = dict(entity_size=4, width=64, slot_values=True)
   config.network.head = 'deterministic'  # deterministic | gaussian | mixture | categorical
   config.network.squash = False  # deterministic head: tanh on the (normalised) action
   # Gaussian / mixture scale range (normalised action units); the floor keeps the NLL from

@@ -28,10 +28,16 @@ def _film_from_the_first_layer(config: ml_collections.ConfigDict) -> None:
 
 def _factor_attention(config: ml_collections.ConfigDict) -> None:
   """The state read as entities (tabletop: 3 bars, 3 pads, 4 numbers each), one attention
-  query per task factor, then the FiLM trunk of `tabletop_film` (README, "Multi-task BC")."""
+  query per task factor, then the FiLM trunk of `tabletop_film` (README, "Multi-task BC").
+
+  The attended values hold an entity's content, not its slot, and AdamW decays the weights:
+  together they took held-out tabletop combinations from 0.705 to 0.994 success; either
+  alone did not.
+  """
   config.network.encoder = 'entities'
-  config.network.entities = dict(entity_size=4, width=64)
+  config.network.entities.update(entity_size=4, width=64, slot_values=False)
   config.network.task.update(fusion='film', hidden_sizes=(256, 256, 128))
+  config.optimizer.update(name='adamw', weight_decay=0.1)
 
 
 def _per_task_heads(config: ml_collections.ConfigDict) -> None:

@@ -213,6 +213,10 @@ def _across_keys(config: ml_collections.ConfigDict) -> List[str]:
     if warmup is not _MISSING and warmup >= train.get('num_steps', math.inf):
       found.append(f'optimizer.warmup_steps={warmup}: expected fewer than '
                    f'train.num_steps={train.num_steps}')
+  decay, optimizer = _get(config, 'optimizer.weight_decay'), _get(config, 'optimizer.name')
+  if optimizer == 'adam' and _is_number(decay) and decay > 0:  # optax.adam has no decay
+    found.append(f'optimizer.weight_decay={decay}: has no effect with optimizer.name=\'adam\'; '
+                 'expected optimizer.name=adamw')
   low, high = _get(config, 'network.min_scale'), _get(config, 'network.max_scale')
   if low is not _MISSING and high is not _MISSING and low >= high:
     found.append(f'network.max_scale={high}: expected more than network.min_scale={low}')

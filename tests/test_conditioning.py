@@ -125,6 +125,24 @@ def test_factor_attention_reads_each_factor_from_the_entity_its_query_selects():
     conditioning.FactorAttention((2, 3), entity_size=5).init(jax.random.PRNGKey(0), observation)
 
 
+def test_factor_attention_without_slot_values_returns_content_alone():
+  """With `slot_values=False` a factor returns what its entity holds, not which entity it is:
+  entities with the same content give every factor the same features, whatever it attends
+  to; with the slot embedding in the values (the default) they differ."""
+  state = jp.tile(jax.random.normal(jax.random.PRNGKey(0), (1, 4)), (2, 3))  # 3 equal entities
+  observation = {'state': state, 'task_id': jp.array([0, 5], jp.int32)}
+
+  def features(slot_values):
+    module = conditioning.FactorAttention((2, 3), entity_size=4, width=8, slot_values=slot_values)
+    return module.apply(module.init(jax.random.PRNGKey(1), observation), observation)
+
+  content_only = features(False).reshape(2, 2, 8)  # [example, factor, width]
+  np.testing.assert_allclose(content_only, np.broadcast_to(content_only[:1, :1], (2, 2, 8)),
+                             rtol=1e-5, atol=1e-6)
+  with_slots = features(True).reshape(2, 2, 8)
+  assert np.abs(with_slots - with_slots[:1, :1]).max() > 1e-3
+
+
 def test_entity_encoder_needs_task_factors():
   network = _network('concat')
   network.encoder = 'entities'

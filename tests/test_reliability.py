@@ -71,6 +71,7 @@ BAD_VALUES = [
     ('bc', 'optimizer.schedule', 'linear', "optimizer.schedule='linear': expected one of constant, cosine"),
     ('bc', 'optimizer.warmup_steps', 40, 'optimizer.warmup_steps=40: expected fewer than train.num_steps=40'),
     ('bc', 'optimizer.final_lr_fraction', 2.0, 'optimizer.final_lr_fraction=2.0: expected a number in [0, 1]'),
+    ('bc', 'optimizer.weight_decay', 0.1, "optimizer.weight_decay=0.1: has no effect with optimizer.name='adam'"),
     ('bc', 'network.head', 'nope', "network.head='nope': expected one of deterministic, gaussian, mixture, categorical"),
     ('bc', 'network.encoder', 'resnet', "network.encoder='resnet': expected one of mlp, cnn, vit, entities"),
     ('bc', 'network.hidden_sizes', (0, 32), 'network.hidden_sizes=(0, 32): expected a list of positive integers'),

@@ -125,11 +125,17 @@ class FactorAttention(nn.Module):
   trained on still has each factor select its entity as in the combinations it was trained
   in (the colour's query finds that bar, the pad's query that pad), so what follows sees
   familiar inputs composed anew.
+
+  `slot_values=False` keeps the slot embedding out of the values (keys still carry it, so the
+  queries still find their entity): what a factor returns is then the entity's content alone
+  (its pose), not which entity it is, and the factor's identity reaches the trunk only through
+  the task embedding.
   """
 
   factor_sizes: Sequence[int]
   entity_size: int
   width: int = 64
+  slot_values: bool = True
 
   @nn.compact
   def __call__(self, observation) -> jax.Array:
@@ -140,9 +146,10 @@ class FactorAttention(nn.Module):
     entities = state.reshape(state.shape[:-1] + (-1, self.entity_size))
     slots = self.param('slot_embedding', nn.initializers.normal(1.0),
                        (entities.shape[-2], self.width))
-    hidden = nn.relu(nn.Dense(self.width)(entities) + slots)
+    content = nn.Dense(self.width)(entities)
+    hidden = nn.relu(content + slots)
     keys = nn.Dense(self.width, name='keys')(hidden)
-    values = nn.Dense(self.width, name='values')(hidden)
+    values = nn.Dense(self.width, name='values')(hidden if self.slot_values else nn.relu(content))
     factors = task_factors(observation['task_id'], self.factor_sizes)
     outputs = []
     for i, size in enumerate(self.factor_sizes):

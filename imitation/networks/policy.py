@@ -70,7 +70,8 @@ def _encoder(config: ml_collections.ConfigDict) -> nn.Module:
     if task is None or not task.factor_sizes:
       raise ConfigError('network.encoder=entities needs task factors (network.task.factor_sizes)')
     return conditioning.FactorAttention(tuple(task.factor_sizes), config.entities.entity_size,
-                                        config.entities.width)
+                                        config.entities.width,
+                                        config.entities.get('slot_values', True))
   if config.encoder == 'cnn':
     # Policies exported before these options existed have neither: the old behaviour.
     strides = tuple(config.cnn.get('strides', (1, 2, 2)))
