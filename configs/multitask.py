@@ -31,8 +31,8 @@ def _factor_attention(config: ml_collections.ConfigDict) -> None:
   query per task factor, then the FiLM trunk of `tabletop_film` (README, "Multi-task BC").
 
   The attended values hold an entity's content, not its slot, and AdamW decays the weights:
-  together they took held-out tabletop combinations from 0.705 to 0.994 success; either
-  alone did not.
+  together they took held-out tabletop combinations from 0.705 to 0.994 success (seeds 0-2);
+  weight decay alone did not (0.733), nor content values alone on seed 0.
   """
   config.network.encoder = 'entities'
   config.network.entities.update(entity_size=4, width=64, slot_values=False)

@@ -210,3 +210,15 @@ def test_comparison_study_trains_single_and_multi_task_policies_and_reports_per_
   again = multitask_comparison.run_study(config, workdir)
   assert again['per_task'] == results['per_task']
   assert os.path.getmtime(os.path.join(workdir, 'multi_uniform_seed0', 'results.json')) == mtime
+  # Where the finished policy misses, per combination (README, "Multi-task BC").
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  errors = subprocess.run(
+      [sys.executable, 'scripts/tabletop_errors.py', '--episodes=64',
+       f'--workdir={os.path.join(workdir, "multi_uniform_seed0")}'],
+      cwd=repo, capture_output=True, text=True, timeout=300)
+  assert errors.returncode == 0, errors.stderr[-2000:]
+  seen, _, held_out = errors.stdout.partition('held-out combinations:')
+  assert 'grasp, red, pad 0' in seen and 'insert, red, pad 2' not in seen
+  assert 'insert, red, pad 2' in held_out and 'grasp,' not in held_out
