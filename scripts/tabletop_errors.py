@@ -64,7 +64,7 @@ def main(argv):
     print(f'{"seen" if mode == "train" else "held-out"} combinations:\n'
           f'  {"task, colour, pad":22s} {"n":>5s} {"success":>8s} {"xy cm":>7s} {"p90":>6s} '
           f'{"dx cm":>6s} {"dy cm":>6s} {"angle rad":>9s} {"width":>9s}')
-    _report(env, act, params, _SEED.value, _EPISODES.value, env._half_size)  # pylint: disable=protected-access
+    _report(env, act, params, _SEED.value, _EPISODES.value, env.table_half_size)
 
 
 if __name__ == '__main__':

@@ -149,6 +149,11 @@ class Tabletop(task_base.JaxTask):
     return 4
 
   @property
+  def table_half_size(self) -> float:
+    """Actions x, y of +-1 reach +-this (m) on the table."""
+    return self._half_size
+
+  @property
   def dt(self) -> float:
     return 0.5  # one action; a pause between video frames
 
