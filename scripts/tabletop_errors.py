@@ -58,10 +58,16 @@ def main(argv):
     raise app.UsageError(f'{_WORKDIR.value} is a {env_config["name"]!r} run, not tabletop')
   policy, params, _ = checkpoint.load_policy(os.path.join(_WORKDIR.value, 'policy'))
   act = jax.jit(acting.make_act_fn(policy))
-  kwargs = {k: v for k, v in env_config['kwargs'].items() if k != 'mode'}
-  for mode in ('train', 'held_out'):
-    env = tabletop.Tabletop(**kwargs, mode=mode)
-    print(f'{"seen" if mode == "train" else "held-out"} combinations:\n'
+  # As the run evaluated: its env kwargs, then those updated with `held_out_kwargs` (a run
+  # whose tasks hold nothing out has none, and gets no held-out section).
+  kwargs = env_config['kwargs']
+  held_out = env_config.get('held_out_kwargs') or {}
+  modes = [('seen', kwargs)]
+  if held_out:
+    modes.append(('held-out', {**kwargs, **held_out}))
+  for title, env_kwargs in modes:
+    env = tabletop.Tabletop(**env_kwargs)
+    print(f'{title} combinations:\n'
           f'  {"task, colour, pad":22s} {"n":>5s} {"success":>8s} {"xy cm":>7s} {"p90":>6s} '
           f'{"dx cm":>6s} {"dy cm":>6s} {"angle rad":>9s} {"width":>9s}')
     _report(env, act, params, _SEED.value, _EPISODES.value, env.table_half_size)
