@@ -32,7 +32,7 @@ from imitation.agents import bc
 from imitation.data import normalization
 from imitation.data.device_dataset import DeviceDataset
 from imitation.training import sharding
-from imitation.training import update_loop
+from imitation.training import chunk as chunk_lib
 from imitation.training.learner import example_observation
 
 _CONFIG = flags.DEFINE_string('config', 'reach', 'configs/bc.py argument: task or preset.')
@@ -109,7 +109,7 @@ def main(argv):
   update = learner.update
 
   num_seeds = _NUM_SEEDS.value
-  chunk = update_loop.make_train_chunk(
+  chunk = chunk_lib.make_train_chunk(
       update, batch_size=batch_size, steps_per_call=steps_per_call, mesh=mesh,
       unroll=config.train.scan_unroll, members=(1, num_seeds) if num_seeds > 1 else ())
   state = fresh_state(num_seeds)
@@ -123,7 +123,7 @@ def main(argv):
   jax.block_until_ready(metrics)
   fused = _CALLS.value * steps_per_call / (time.perf_counter() - start)
 
-  single = update_loop.make_train_chunk(update, batch_size=batch_size, steps_per_call=1, mesh=mesh)
+  single = chunk_lib.make_train_chunk(update, batch_size=batch_size, steps_per_call=1, mesh=mesh)
   state = fresh_state()
   state, metrics = single(state, dataset)
   jax.block_until_ready(metrics)

@@ -252,7 +252,7 @@ def get_config(arg: str = 'reach', more_presets=()) -> ml_collections.ConfigDict
   config.train.num_steps = 20_000
   config.train.batch_size = 256
   config.train.steps_per_call = 500  # updates fused into one compiled call
-  config.train.scan_unroll = 1  # updates unrolled per loop iteration (see update_loop)
+  config.train.scan_unroll = 1  # updates unrolled per loop iteration (see training/chunk.py)
   config.train.eval_every = 5_000
   config.train.checkpoint_every = 5_000
   config.train.keep_checkpoints = 2

@@ -57,7 +57,7 @@ def main(argv):
   if env_config['name'] != 'tabletop':
     raise app.UsageError(f'{_WORKDIR.value} is a {env_config["name"]!r} run, not tabletop')
   policy, params, _ = checkpoint.load_policy(os.path.join(_WORKDIR.value, 'policy'))
-  act = jax.jit(acting.make_act_fn(policy))
+  act = jax.jit(acting.make_act_fn(policy).first_action)
   # As the run evaluated: its env kwargs, then those updated with `held_out_kwargs` (a run
   # whose tasks hold nothing out has none, and gets no held-out section).
   kwargs = env_config['kwargs']

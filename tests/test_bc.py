@@ -17,7 +17,7 @@ from imitation.networks import distributions
 from imitation.networks import policy as policy_lib
 from imitation.training import optimizers
 from imitation.training import sharding
-from imitation.training import update_loop
+from imitation.training import chunk as chunk_lib
 
 
 def _network_config(hidden=(32, 32)):
@@ -106,7 +106,7 @@ def test_policy_memorizes_its_training_data(bc_setup):
   for i in range(1500):
     state, _ = update(state, batch, jax.random.PRNGKey(i))
   act = acting.make_act_fn(policy)
-  predicted = act(state.policy_params, batch['observation'], jax.random.PRNGKey(0))
+  predicted = act.first_action(state.policy_params, batch['observation'], jax.random.PRNGKey(0))
   np.testing.assert_allclose(predicted, batch['action'], atol=0.05)
 
 
@@ -114,14 +114,14 @@ def test_act_fn_undoes_action_normalization():
   policy = policy_lib.make_policy(_network_config(), action_dim=2)
   params = jax.tree.map(jp.zeros_like, policy.init(jax.random.PRNGKey(0), {'state': jp.ones((1, 4))}))
   norm = _identity_normalization().replace(action_mean=jp.array([1.0, -1.0]), action_std=jp.array([2.0, 2.0]))
-  action = acting.make_act_fn(policy)((params, norm), {'state': jp.ones((3, 4))}, jax.random.PRNGKey(0))
+  action = acting.make_act_fn(policy).first_action((params, norm), {'state': jp.ones((3, 4))}, jax.random.PRNGKey(0))
   np.testing.assert_allclose(action, np.tile([1.0, -1.0], (3, 1)))  # zero output -> the mean
 
 
 def test_train_chunk_runs_many_updates_per_call(bc_setup):
   policy, optimizer, batch, state = bc_setup
   dataset = DeviceDataset.from_numpy(batch)
-  chunk = update_loop.make_train_chunk(
+  chunk = chunk_lib.make_train_chunk(
       bc.make_update(policy, optimizer), batch_size=32, steps_per_call=25,
       mesh=sharding.make_mesh(),
   )
@@ -129,7 +129,7 @@ def test_train_chunk_runs_many_updates_per_call(bc_setup):
   assert int(new_state.step) == int(state.step) + 25
   assert metrics['loss'].shape == ()
   with pytest.raises(ConfigError, match='not divisible'):
-    update_loop.make_train_chunk(bc.make_update(policy, optimizer), batch_size=3,
+    chunk_lib.make_train_chunk(bc.make_update(policy, optimizer), batch_size=3,
                                  steps_per_call=1, mesh=_FakeMesh())
 
 

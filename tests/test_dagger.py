@@ -168,7 +168,7 @@ def test_ensemble_members_train_together_and_disagree():
   far = {'state': observation['state'] * 50.0}  # far outside the data: members disagree more
   far_uncertainty = ensemble.make_uncertainty_fn(policy)(state.policy_params, far)
   assert float(jp.mean(far_uncertainty)) > 3 * float(jp.mean(uncertainty))
-  action = ensemble.make_act_fn(policy)(state.policy_params, observation, None)
+  action = ensemble.make_act_fn(policy).first_action(state.policy_params, observation, None)
   chex.assert_shape(action, (64, 1))
 
 

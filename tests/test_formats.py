@@ -15,8 +15,8 @@ import pytest
 from imitation import envs
 from imitation.agents import bc
 from imitation.data import demonstrations
-from imitation.data import episodes as episodes_lib
 from imitation.data import rlds
+from imitation.data import transitions as transitions_lib
 from imitation.errors import DatasetError
 from imitation.evaluation import offline
 from imitation.evaluation import report
@@ -221,5 +221,18 @@ def test_foreign_data_trains_in_closed_loop_and_offline(foreign, debug_config, t
     bc.train(config, str(tmp_path / 'no_data'))
 
 
-def test_episode_schema_lists_the_pad_flag():
-  assert 'action_is_pad' in episodes_lib.STEP_KEYS
+def test_steps_flagged_as_padding_are_left_out_of_training(own_episodes):
+  """A step marked `action_is_pad` (here one in the middle as well as the final one) gives
+  no transition; without the flag only the final step is dropped."""
+  episode = own_episodes[0]
+  steps = episode['steps']
+  length = len(steps['is_last'])
+  pad = np.asarray(steps['is_last'], bool).copy()
+  pad[3] = True
+  flagged = {**episode, 'steps': {**steps, 'action_is_pad': pad}}
+  transitions = transitions_lib.episodes_to_transitions([flagged])
+  assert transitions['action'].shape[0] == length - 2
+  kept = np.flatnonzero(~pad)
+  np.testing.assert_array_equal(transitions['action'], np.asarray(steps['action'])[kept])
+  unflagged = {**episode, 'steps': {k: v for k, v in steps.items() if k != 'action_is_pad'}}
+  assert transitions_lib.episodes_to_transitions([unflagged])['action'].shape[0] == length - 1

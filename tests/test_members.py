@@ -13,7 +13,7 @@ from imitation.data.device_dataset import DeviceDataset
 from imitation.errors import ConfigError
 from imitation.training import members as members_lib
 from imitation.training import sharding
-from imitation.training import update_loop
+from imitation.training import chunk as chunk_lib
 
 
 def _config(debug_config, **changes):
@@ -124,7 +124,7 @@ def test_a_vmapped_learning_rate_trains_each_member_with_its_own(debug_config):
   state = members_lib.set_hyperparameters(jax.vmap(init)(keys), members)
   mesh = sharding.make_mesh(1)
   dataset = DeviceDataset.from_numpy(data)
-  chunk = update_loop.make_train_chunk(learner.update, batch_size=16, steps_per_call=5,
+  chunk = chunk_lib.make_train_chunk(learner.update, batch_size=16, steps_per_call=5,
                                        mesh=mesh, members=members_lib.axes(members))
   initial = jax.tree.map(np.asarray, state.params)
   trained, metrics = chunk(state, dataset)
@@ -135,7 +135,7 @@ def test_a_vmapped_learning_rate_trains_each_member_with_its_own(debug_config):
   alone_config = members[1].config(config)
   alone = bc.make_learner(alone_config, 2)
   alone_state = alone.init(keys[1], example_observation=example, normalization=normalization)
-  alone_chunk = update_loop.make_train_chunk(alone.update, batch_size=16, steps_per_call=5,
+  alone_chunk = chunk_lib.make_train_chunk(alone.update, batch_size=16, steps_per_call=5,
                                              mesh=mesh)
   alone_state, _ = alone_chunk(alone_state, dataset)
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5),

@@ -1,5 +1,6 @@
 """Mixed-quality collection, quality scores against the recorded truth, filters, diagnose."""
 
+import functools
 import json
 import os
 
@@ -16,7 +17,7 @@ from imitation.data import rlds
 from imitation.errors import ConfigError, DatasetError
 from imitation.evaluation import quality
 from imitation.studies import diagnose
-from imitation.training import run as run_lib
+from imitation.training import inputs as inputs_lib
 
 NUM_EPISODES = 16
 
@@ -76,8 +77,8 @@ def test_replay_reproduces_episodes_and_scores_agree_with_the_truth(mixed):
   # A constant offset b on A=2 dimensions: mean squared distance |b|^2 / 2 (before clipping).
   np.testing.assert_allclose(replayed['expert_agreement'][sources == 'biased_expert'],
                              config.collect.bias ** 2 / 2, rtol=1e-4)
-  run = run_lib.Run(config, os.path.join(os.path.dirname(mixed[1]), 'score_run'))
-  scores = quality.score_episodes(config, episodes, bc.make_learner, run.normalization,
+  scores = quality.score_episodes(config, episodes, bc.make_learner,
+                                  functools.partial(inputs_lib.normalization, config),
                                   jax.random.PRNGKey(1))
   assert set(scores.scores) == set(quality.SCORES)
   pr = scores.precision_recall()

@@ -13,6 +13,7 @@ import pytest
 from configs import study as study_config
 from imitation.agents import bc
 from imitation.agents import ensemble
+from imitation.training import inputs as inputs_lib
 from imitation.training import learner as learner_lib
 from imitation.training import run as run_lib
 
@@ -68,9 +69,9 @@ def test_agents_build_learners_the_run_frame_can_initialise(tmp_path, debug_conf
   observations = {'state': np.zeros((5, 10), np.float32)}
   transitions = {'observation': observations, 'action': np.zeros((5, 2), np.float32)}
   state = run.init_state(learner, jax.random.PRNGKey(0), observations,
-                         run.normalization(transitions))
+                         inputs_lib.normalization(debug_config, transitions))
   assert int(state.step) == 0
-  actions = learner.act(state.policy_params, observations, jax.random.PRNGKey(1))
+  actions = learner.act.first_action(state.policy_params, observations, jax.random.PRNGKey(1))
   chex.assert_shape(actions, (5, 2))
 
 

@@ -131,15 +131,16 @@ def test_preempted_streaming_run_resumes_mid_epoch_and_ends_like_an_uninterrupte
 
 def test_pipeline_and_layout_settings_are_checked(tmp_path, debug_config, demos_path):
   from imitation.errors import ConfigError  # pylint: disable=g-import-not-at-top
+  from imitation.training import inputs as inputs_lib  # pylint: disable=g-import-not-at-top
   from imitation.training import run as run_lib  # pylint: disable=g-import-not-at-top
   config = _stream_config(debug_config, demos_path)
   config.data.pipeline = 'disk'
   with pytest.raises(ConfigError, match="data.pipeline='disk': expected device or stream"):
-    _ = run_lib.Run(config, str(tmp_path / 'a')).streams_data
+    inputs_lib.is_streamed(config)
   config.data.layout = 'striped'
   with pytest.raises(ConfigError, match='expected auto, sharded or replicated'):
-    _ = run_lib.Run(config, str(tmp_path / 'b')).sharded_data
+    inputs_lib.is_sharded(config, run_lib.Run(config, str(tmp_path / 'b')).mesh)
   config = _stream_config(debug_config, demos_path)
   config.data.task_mixture = 'uniform'
   with pytest.raises(ConfigError, match='needs data.pipeline=device'):
-    run_lib.Run(config, str(tmp_path / 'c')).stream(demos_path)
+    inputs_lib.stream(run_lib.Run(config, str(tmp_path / 'c')), demos_path)

@@ -67,7 +67,8 @@ def test_exported_policy_acts_like_the_final_checkpoint(finished_run, debug_conf
   observation = {'state': jax.random.normal(jax.random.PRNGKey(0), (4, 10))}
   act = acting.make_act_fn(policy)
   np.testing.assert_array_equal(
-      act(policy_params, observation, None), act(state.policy_params, observation, None)
+      act.first_action(policy_params, observation, None),
+      act.first_action(state.policy_params, observation, None)
   )
 
 
@@ -170,7 +171,7 @@ _MULTI_DEVICE_SCRIPT = textwrap.dedent('''
     from imitation.data import normalization
     from imitation.data.device_dataset import DeviceDataset
     from imitation.networks import policy as policy_lib
-    from imitation.training import sharding, update_loop
+    from imitation.training import chunk as chunk_lib, sharding
     from configs import bc as bc_config
     assert jax.device_count() == 2, jax.devices()
     config = bc_config.get_config('reach,debug')
@@ -187,7 +188,7 @@ _MULTI_DEVICE_SCRIPT = textwrap.dedent('''
                       jax.tree.map(lambda x: x[:1], data['observation']), norm)
       state = jax.device_put(state, sharding.replicated(mesh))
       dataset = DeviceDataset.from_numpy(data, sharding.replicated(mesh))
-      chunk = update_loop.make_train_chunk(bc.make_update(policy, optimizer),
+      chunk = chunk_lib.make_train_chunk(bc.make_update(policy, optimizer),
                                            batch_size=64, steps_per_call=20, mesh=mesh)
       state, metrics = chunk(state, dataset)
       results.append((jax.device_get(state.params), float(metrics['loss'])))

@@ -51,6 +51,7 @@ from imitation.envs import rollout as rollout_lib
 from imitation.errors import ConfigError
 from imitation.evaluation.evaluator import Evaluator
 from imitation.training import distributed
+from imitation.training import inputs as inputs_lib
 from imitation.training import run as run_lib
 from imitation.training.learner import Learner
 
@@ -285,7 +286,7 @@ def _set_up(config: ml_collections.ConfigDict, run: run_lib.Run, collected_round
       env=env, observation_spec=observation_spec, learner=learner, dataset_path=dataset_path,
       num_demos=len(demo_episodes),
       num_demo_steps=int(demos['action'].shape[0]),
-      example_observations=demos['observation'], normalization=run.normalization(demos),
+      example_observations=demos['observation'], normalization=inputs_lib.normalization(config, demos),
       collect=collect,
       evaluator=Evaluator(env, learner.act, config.eval.num_episodes, config.env.horizon),
       eval_key=run.key(streams.EVAL), episodes=episodes,
@@ -341,7 +342,7 @@ def _retrain(config, run, setup: _Setup, round_index: int, params):
   capacity = setup.num_demo_steps + (config.dagger.num_rounds * config.dagger.episodes_per_round
                                      * config.env.horizon)
   capacity = max(capacity, int(data['action'].shape[0]))
-  state, _, _ = run.fit(setup.learner, state, run.device_dataset(data, capacity=capacity),
+  state, _, _ = run.fit(setup.learner, state, inputs_lib.device_dataset(config, run.mesh, data, capacity=capacity),
                         directory=_round_dir(round_index))
   return state, int(data['action'].shape[0])
 

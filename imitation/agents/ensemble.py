@@ -17,7 +17,8 @@ import optax
 
 from imitation.agents import bc
 from imitation.data import normalization as normalization_lib
-from imitation.envs.rollout import ActFn, UncertaintyFn
+from imitation.envs import rollout
+from imitation.envs.rollout import UncertaintyFn
 from imitation.networks.policy import Policy
 from imitation.training.learner import Learner, LossFn, gradient_step
 from imitation.training.train_state import TrainState
@@ -78,7 +79,7 @@ def _member_actions(policy: Policy, policy_params, observation) -> Tuple[jax.Arr
   return modes, normalization
 
 
-def make_act_fn(policy: Policy) -> ActFn:
+def make_act_fn(policy: Policy) -> rollout.Actor:
   """The ensemble's action: the members' mean mode, in environment units."""
 
   def act(policy_params, observation, rng):
@@ -86,7 +87,7 @@ def make_act_fn(policy: Policy) -> ActFn:
     modes, normalization = _member_actions(policy, policy_params, observation)
     return normalization_lib.denormalize_action(normalization, jp.mean(modes, axis=0))
 
-  return act
+  return rollout.stateless(act)
 
 
 def make_uncertainty_fn(policy: Policy) -> UncertaintyFn:

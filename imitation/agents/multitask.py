@@ -40,6 +40,7 @@ import numpy as np
 
 from imitation import envs
 from imitation.agents import bc
+from imitation.agents import trainer
 from imitation.data import normalization as normalization_lib
 from imitation.errors import ConfigError
 from imitation.networks import policy as policy_lib
@@ -272,6 +273,5 @@ def make_learner(config: ml_collections.ConfigDict, action_size: int) -> Learner
 
 def train(config: ml_collections.ConfigDict, workdir: str, *,
           stop_at_step: Optional[int] = None) -> Dict[str, Any]:
-  """BC's run with the multi-task learner (see `bc.train`)."""
-  return bc.train(config, workdir, stop_at_step=stop_at_step, make_learner=make_learner,
-                  algorithm=ALGORITHM)
+  """The BC family's trainer (agents/trainer.py) with the multi-task learner."""
+  return trainer.train(config, workdir, make_learner, ALGORITHM, stop_at_step=stop_at_step)

@@ -27,8 +27,8 @@ def episode_reset_keys(seed: int, episode_indices: np.ndarray) -> jax.Array:
 # Who demonstrates an episode: the expert, or a worse demonstrator made from it, so every
 # quality score can be checked against the truth (`episode_metadata.source`).
 DEMONSTRATORS = ('expert', 'noisy_expert', 'biased_expert', 'policy')
-# A previous policy as demonstrator: (act_fn, policy_params), act_fn as in envs.rollout.
-PolicyDemonstrator = Tuple[Callable[..., Any], Any]
+# A previous policy as demonstrator: (actor, policy_params), actor an `envs.rollout.Actor`.
+PolicyDemonstrator = Tuple[rollout_lib.Actor, Any]
 
 
 def demonstrators(collect_config: ml_collections.ConfigDict) -> np.ndarray:
@@ -53,13 +53,14 @@ def demonstrators(collect_config: ml_collections.ConfigDict) -> np.ndarray:
   return kinds[np.asarray(order)]
 
 
-def _make_perturb(act_fn: Optional[Callable[..., Any]]):
+def _make_demonstrator(actor: Optional[rollout_lib.Actor]) -> rollout_lib.Demonstrator:
   """The demonstrators' actions: the expert's, plus fresh Gaussian noise every step
   (noisy_expert) or a constant offset held for the whole episode (biased_expert), or a
-  previous policy's own action (policy, when `act_fn` is given)."""
+  previous policy's own action (policy, when `actor` is given; its policy state rides in
+  the rollout)."""
 
   def perturb(expert_action: jax.Array, observation: Dict[str, jax.Array],
-              params: Dict[str, Any], rng: jax.Array) -> jax.Array:
+              params: Dict[str, Any], policy_state: Any, rng: jax.Array):
     rng_noise, rng_policy = jax.random.split(rng)
     kind = params['kind'][:, None]
     noise = params['noise_std'] * jax.random.normal(rng_noise, expert_action.shape)
@@ -67,12 +68,16 @@ def _make_perturb(act_fn: Optional[Callable[..., Any]]):
                       expert_action)
     action = jp.where(kind == DEMONSTRATORS.index('biased_expert'), action + params['bias'],
                       action)
-    if act_fn is not None:
-      policy_action = act_fn(params['policy'], observation, rng_policy)
+    if actor is not None:
+      policy_action, policy_state = actor(params['policy'], observation, policy_state,
+                                          rng_policy)
       action = jp.where(kind == DEMONSTRATORS.index('policy'), policy_action, action)
-    return action
+    return action, policy_state
 
-  return perturb
+  if actor is None:
+    return rollout_lib.Demonstrator(perturb)
+  return rollout_lib.Demonstrator(
+      perturb, lambda params, observation: actor.initial_state(params['policy'], observation))
 
 
 def _demonstrator_params(collect_config, kinds: np.ndarray, indices: np.ndarray,
@@ -91,16 +96,16 @@ _EXPERT_ROLLOUTS: Dict[str, Tuple[Any, Callable[..., Any]]] = {}
 
 
 def _expert_rollout(env_config: ml_collections.ConfigDict,
-                    act_fn: Optional[Callable[..., Any]] = None,
+                    actor: Optional[rollout_lib.Actor] = None,
                     ) -> Tuple[Any, Callable[..., Any]]:
   """The env and the jitted demonstrators' rollout of `env_config`, built once per
   process, config (and policy act fn), so collecting for several seeds
   (training/members.py) compiles it once."""
-  key = json.dumps(env_config.to_dict(), sort_keys=True, default=str) + str(id(act_fn))
+  key = json.dumps(env_config.to_dict(), sort_keys=True, default=str) + str(id(actor))
   if key not in _EXPERT_ROLLOUTS:
     env = envs.make_from_config(env_config)
     _EXPERT_ROLLOUTS[key] = env, jax.jit(rollout_lib.make_rollout(
-        env, env_config.horizon, perturb=_make_perturb(act_fn)))
+        env, env_config.horizon, demonstrator=_make_demonstrator(actor)))
   return _EXPERT_ROLLOUTS[key]
 
 

@@ -5,6 +5,7 @@ and DAgger (a beta-mixture of both). The expert labels every visited state, so a
 of the learner also yields the expert's action in each state it reached.
 """
 
+import dataclasses
 from typing import Any, Callable, Dict, Optional, Tuple
 import weakref
 
@@ -17,16 +18,72 @@ from jax import numpy as jp
 
 from imitation.envs import base
 
-# act_fn(policy_params, observation_batch, rng) -> action_batch
-ActFn = Callable[[Any, Dict[str, jax.Array], jax.Array], jax.Array]
+# act(policy_params, observation_batch, policy_state, rng) -> (action_batch, policy_state)
+ActFn = Callable[[Any, Dict[str, jax.Array], Any, jax.Array], Tuple[jax.Array, Any]]
+# initial_state(policy_params, observation_batch) -> the policy state fresh episodes start
+# with (leaves [num_envs, ...]; an empty tuple for a plain policy)
+InitialStateFn = Callable[[Any, Dict[str, jax.Array]], Any]
 # uncertainty_fn(policy_params, observation_batch) -> [num_envs] (e.g. ensemble disagreement)
 UncertaintyFn = Callable[[Any, Dict[str, jax.Array]], jax.Array]
 # gate(expert_was_in_control, learner_action, expert_action, uncertainty) -> expert takes
 # control ([num_envs] bools); DAgger's gated variants make these.
 GateFn = Callable[[jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]
-# perturb(expert_action, observation, params, rng) -> the demonstrator's action, for
-# demonstrators that are not the expert (noisy, biased, a previous policy; data/collect.py).
-PerturbFn = Callable[[jax.Array, Dict[str, jax.Array], Any, jax.Array], jax.Array]
+# perturb(expert_action, observation, params, policy_state, rng) -> (the demonstrator's
+# action, policy_state), for demonstrators that are not the expert (noisy, biased, a
+# previous policy; data/collect.py).
+PerturbFn = Callable[[jax.Array, Dict[str, jax.Array], Any, Any, jax.Array],
+                     Tuple[jax.Array, Any]]
+
+
+def no_state(policy_params: Any, observation: Dict[str, jax.Array]) -> Tuple[()]:
+  """The policy state of a plain policy: nothing."""
+  del policy_params, observation
+  return ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Actor:
+  """A policy as rollouts run it: `actor(params, observation, policy_state, rng) ->
+  (action, policy_state)`, with `initial_state(params, observation)` the state each
+  episode starts from. The state (an action queue for chunked execution, an observation
+  history, a recurrent state) rides in the compiled rollout's carry, so collection,
+  evaluation and DAgger run every policy alike."""
+  act: ActFn
+  initial_state: InitialStateFn = no_state
+
+  def __call__(self, policy_params, observation, policy_state, rng):
+    return self.act(policy_params, observation, policy_state, rng)
+
+  def first_action(self, policy_params: Any, observation: Dict[str, jax.Array],
+                   rng: jax.Array) -> jax.Array:
+    """The action in each observation as an episode's first: scoring single states
+    (held-out transitions, quality scores) without a rollout."""
+    state = self.initial_state(policy_params, observation)
+    return self.act(policy_params, observation, state, rng)[0]
+
+
+def stateless(act_fn: Callable[[Any, Dict[str, jax.Array], jax.Array], jax.Array]) -> Actor:
+  """A plain policy `act_fn(params, observation, rng) -> action` as an Actor."""
+
+  def act(policy_params, observation, policy_state, rng):
+    return act_fn(policy_params, observation, rng), policy_state
+
+  return Actor(act)
+
+
+@dataclasses.dataclass(frozen=True)
+class Demonstrator:
+  """A demonstrator made from the expert's action (`perturb`), with the policy state its
+  own policy keeps, if any (`initial_state`, as `Actor`'s)."""
+  perturb: PerturbFn
+  initial_state: InitialStateFn = no_state
+
+
+def reset_where(done: jax.Array, fresh: Any, policy_state: Any) -> Any:
+  """`policy_state` with the rows of envs whose episode is `done` replaced by `fresh`."""
+  def pick(new, old):
+    return jp.where(done.reshape(done.shape + (1,) * (old.ndim - done.ndim)) > 0, new, old)
+  return jax.tree.map(pick, fresh, policy_state)
 
 
 @flax.struct.dataclass
@@ -83,43 +140,50 @@ def wrap_for_rollout(env: Env, horizon: int) -> Env:
 def make_rollout(
     env: Env,
     horizon: int,
-    act_fn: Optional[ActFn] = None,
+    actor: Optional[Actor] = None,
     *,
     uncertainty_fn: Optional[UncertaintyFn] = None,
     gate: Optional[GateFn] = None,
-    perturb: Optional[PerturbFn] = None,
+    demonstrator: Optional[Demonstrator] = None,
 ) -> Callable[..., Trajectory]:
   """Returns `rollout(policy_params, reset_keys, rng, beta) -> Trajectory` (not jitted).
 
   At each step the expert acts with probability `beta`, independently per environment,
-  else the learner (`act_fn`) acts. Without `act_fn` the expert always acts. With `gate`,
+  else the learner (`actor`) acts. Without `actor` the expert always acts. With `gate`,
   the expert also acts wherever the gate says it takes (or keeps) control: intervention-
   and uncertainty-gated DAgger. One environment is run per row of `reset_keys`, so an
-  episode is reproduced by its key. Without `act_fn`, `perturb` turns the expert into
+  episode is reproduced by its key. Without `actor`, `demonstrator` turns the expert into
   another demonstrator: `policy_params` are then its parameters (per environment), and the
   trajectory's `expert_action` stays the expert's clean label.
+
+  The actor's (or demonstrator's) policy state starts from its `initial_state` in every
+  environment, is carried from step to step whoever acts (a queue of planned actions
+  advances with time), and starts afresh where an episode ends.
   """
   batched_env = wrap_for_rollout(env, horizon)
   base.expert_fn(env)  # a clear error for an env without an expert, before tracing
   expert = jax.vmap(_jitted(env)[2])
+  initial_state = (actor or demonstrator or Actor(None)).initial_state
 
   def rollout(policy_params, reset_keys: jax.Array, rng: jax.Array, beta=1.0):
     num_envs = reset_keys.shape[0]
     state = batched_env.reset(reset_keys)
 
     def step(carry, step_rng):
-      state, expert_was_in_control = carry
+      state, expert_was_in_control, policy_state = carry
       rng_expert, rng_learner, rng_mix = jax.random.split(step_rng, 3)
       expert_action = expert(state, jax.random.split(rng_expert, num_envs))
       uncertainty = jp.zeros((num_envs,))
-      if act_fn is None:
+      if actor is None:
         use_expert = jp.ones((num_envs,))
         action = learner_action = expert_action
-        if perturb is not None:
-          action = learner_action = perturb(expert_action, state.obs, policy_params,
-                                            rng_learner)
+        if demonstrator is not None:
+          action, policy_state = demonstrator.perturb(
+              expert_action, state.obs, policy_params, policy_state, rng_learner)
+          learner_action = action
       else:
-        learner_action = act_fn(policy_params, state.obs, rng_learner)
+        learner_action, policy_state = actor(policy_params, state.obs, policy_state,
+                                             rng_learner)
         chex.assert_equal_shape([learner_action, expert_action])
         if uncertainty_fn is not None:
           uncertainty = uncertainty_fn(policy_params, state.obs)
@@ -129,6 +193,8 @@ def make_rollout(
         use_expert = use_expert.astype(jp.float32)
         action = jp.where(use_expert[:, None] > 0, expert_action, learner_action)
       next_state = batched_env.step(state, action)
+      policy_state = reset_where(next_state.done, initial_state(policy_params, next_state.obs),
+                                 policy_state)
       record = dict(
           observation=state.obs,
           action=action,
@@ -141,11 +207,10 @@ def make_rollout(
           truncation=next_state.info['truncation'],
           success=next_state.metrics['success'],
       )
-      return (next_state, use_expert > 0), record
+      return (next_state, use_expert > 0, policy_state), record
 
-    (final_state, _), record = jax.lax.scan(
-        step, (state, jp.zeros((num_envs,), bool)), jax.random.split(rng, horizon)
-    )
+    carry = (state, jp.zeros((num_envs,), bool), initial_state(policy_params, state.obs))
+    (final_state, _, _), record = jax.lax.scan(step, carry, jax.random.split(rng, horizon))
     return _trajectory(record, final_state)
 
   return rollout

@@ -5,12 +5,13 @@ from typing import Any, Dict, Tuple
 import jax
 
 from imitation.data import normalization as normalization_lib
-from imitation.envs.rollout import ActFn
+from imitation.envs import rollout
 from imitation.networks.policy import Policy
 
 
-def make_act_fn(policy: Policy, deterministic: bool = True) -> ActFn:
-  """`act((params, normalization), observation, rng) -> action` in environment units.
+def make_act_fn(policy: Policy, deterministic: bool = True) -> rollout.Actor:
+  """The policy as an Actor (no policy state): `act((params, normalization), observation,
+  policy_state, rng) -> (action, policy_state)`, the action in environment units.
 
   Observations are normalised with the training statistics, the policy's distribution is
   reduced to its mode (or sampled), and the action is mapped back to environment units.
@@ -28,4 +29,4 @@ def make_act_fn(policy: Policy, deterministic: bool = True) -> ActFn:
     action = distribution.mode() if deterministic else distribution.sample(rng)
     return normalization_lib.denormalize_action(normalization, action)
 
-  return act
+  return rollout.stateless(act)

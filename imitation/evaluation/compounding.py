@@ -54,7 +54,7 @@ def distance_to_reference_by_step(
 
 
 def success_by_horizon(
-    env: Env, act_fn: rollout_lib.ActFn, policy_params: Any, horizons: Sequence[int],
+    env: Env, act_fn: rollout_lib.Actor, policy_params: Any, horizons: Sequence[int],
     num_episodes: int, rng: jax.Array,
 ) -> Dict[int, Dict[str, float]]:
   """Learner and expert success rates with episodes cut at each horizon (same episodes)."""

@@ -29,7 +29,7 @@ class Evaluator:
   def __init__(
       self,
       env: Env,
-      act_fn: Optional[rollout_lib.ActFn],
+      act_fn: Optional[rollout_lib.Actor],
       num_episodes: int,
       horizon: int,
       members: bool = False,
@@ -134,7 +134,7 @@ def _comparison(learner: Dict[str, Any], expert: Dict[str, Any]) -> Dict[str, An
 
 
 def held_out_comparison(
-    env_config: Mapping[str, Any], act_fn: rollout_lib.ActFn, num_episodes: int,
+    env_config: Mapping[str, Any], act_fn: rollout_lib.Actor, num_episodes: int,
     policy_params: Any, rng: jax.Array,
 ) -> Optional[Dict[str, Any]]:
   """The learner vs the expert on the task combinations held out of training (the env made

@@ -9,7 +9,7 @@ from typing import Any, Dict, Mapping
 import jax
 import numpy as np
 
-from imitation.envs.rollout import ActFn
+from imitation.envs.rollout import Actor
 
 CLOSED_LOOP_UNAVAILABLE = ('closed-loop success is unavailable: no environment of this '
                            'project matches the data (env.name is empty)')
@@ -19,7 +19,7 @@ class OfflineEvaluator:
   """Compiles the policy's mode on fixed-size batches of held-out transitions; each call
   scores the whole held-out set."""
 
-  def __init__(self, act_fn: ActFn, transitions: Mapping[str, Any], batch_size: int = 4096):
+  def __init__(self, actor: Actor, transitions: Mapping[str, Any], batch_size: int = 4096):
     self._observation = transitions['observation']
     self._action = np.asarray(transitions['action'], np.float64)
     self._size = len(self._action)
@@ -27,7 +27,7 @@ class OfflineEvaluator:
       raise ValueError('no held-out transitions to score')
     self._batch_size = min(batch_size, self._size)
     rng = jax.random.PRNGKey(0)  # unused: the act fn is deterministic (the mode)
-    self._act = jax.jit(lambda params, observation: act_fn(params, observation, rng))
+    self._act = jax.jit(lambda params, observation: actor.first_action(params, observation, rng))
 
   def predict(self, policy_params: Any) -> np.ndarray:
     """[N, A] predicted actions (environment units) for every held-out observation."""

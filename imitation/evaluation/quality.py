@@ -199,7 +199,7 @@ def fit_policies(learner: Learner, transitions: Mapping[str, Any],
 
 def predict(learner: Learner, states: Any, observation: Mapping[str, Any]) -> np.ndarray:
   """[K, N, A] each stacked policy's (deterministic) action for every observation."""
-  run = jax.jit(jax.vmap(lambda state, observation: learner.act(
+  run = jax.jit(jax.vmap(lambda state, observation: learner.act.first_action(
       state.policy_params, observation, jax.random.PRNGKey(0)), in_axes=(0, None)))
   return np.asarray(run(states, jax.tree.map(jp.asarray, dict(observation))))
 

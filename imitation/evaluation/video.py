@@ -24,7 +24,7 @@ def with_camera(env_config: ml_collections.ConfigDict, size: int
 
 def make_recorder(
     env_config: ml_collections.ConfigDict,
-    act_fn: Optional[rollout_lib.ActFn],
+    act_fn: Optional[rollout_lib.Actor],
     *,
     size: int,
 ) -> Callable[..., np.ndarray]:
@@ -58,7 +58,7 @@ def make_recorder(
 
 def record(
     env_config: ml_collections.ConfigDict,
-    act_fn: Optional[rollout_lib.ActFn],
+    act_fn: Optional[rollout_lib.Actor],
     policy_params: Any,
     rng: jax.Array,
     *,

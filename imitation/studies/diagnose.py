@@ -20,6 +20,7 @@ Each check ends in a verdict: `flag` (whether something needs changing), a one-l
 line saying so when `env.name` is empty.
 """
 
+import functools
 import os
 from typing import Any, Dict, List, Mapping, Sequence
 
@@ -41,6 +42,7 @@ from imitation.envs import rollout as rollout_lib
 from imitation.evaluation import compounding
 from imitation.evaluation import quality
 from imitation.evaluation.evaluator import Evaluator
+from imitation.training import inputs as inputs_lib
 from imitation.training import run as run_lib
 
 CHECKS = ('quality', 'action_space', 'capacity', 'execution', 'compounding')
@@ -141,10 +143,10 @@ def run_diagnosis(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, 
   if unknown:
     raise ValueError(f'diagnose.checks: unknown {sorted(unknown)}; known: {CHECKS}')
   run = run_lib.Run(config, workdir)
-  path = run.dataset_path()
+  path = inputs_lib.dataset_path(run)
   episodes, _, num_available = demonstrations.load_episodes(config, path)
   transitions = transitions_lib.episodes_to_transitions(episodes, config.data.action_key)
-  normalization = run.normalization(transitions)
+  normalization = inputs_lib.normalization(config, transitions)
   action_size = int(transitions['action'].shape[-1])
   learner = bc.make_learner(config, action_size)
   rng = np.random.default_rng(np.asarray(jax.random.key_data(run.key(streams.DIAGNOSE))))
@@ -155,7 +157,8 @@ def run_diagnosis(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, 
                len(transitions['action']), path)
 
   if 'quality' in section.checks:
-    scores = quality.score_episodes(config, episodes, bc.make_learner, run.normalization,
+    scores = quality.score_episodes(config, episodes, bc.make_learner,
+                                    functools.partial(inputs_lib.normalization, config),
                                     run.key(streams.DIAGNOSE, 0))
     record = scores.to_json()
     checks['quality'] = check_quality(scores)

@@ -11,10 +11,10 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import jax
 import optax
 
-from imitation.envs.rollout import ActFn, UncertaintyFn
+from imitation.envs.rollout import Actor, UncertaintyFn
 from imitation.networks.policy import Policy
 from imitation.training.train_state import TrainState
-from imitation.training.update_loop import UpdateFn
+from imitation.training.chunk import UpdateFn
 
 # init(rng, example_observation=..., normalization=...) -> a fresh TrainState
 InitFn = Callable[..., TrainState]
@@ -32,7 +32,9 @@ class Learner:
     init: `init(rng, example_observation=..., normalization=...)`: a fresh train state;
       `example_observation` is a batch of one observation.
     update: `update(train_state, batch, rng) -> (train_state, metrics)`, pure and jittable.
-    act: `act((params, normalization), observation_batch, rng) -> actions` in env units.
+    act: the policy as rollouts run it (`envs.rollout.Actor`): `act((params,
+      normalization), observation_batch, policy_state, rng) -> (actions in env units,
+      policy_state)`, the state starting each episode from `act.initial_state`.
     uncertainty: optional `uncertainty((params, normalization), observation_batch) ->
       [batch]`, for gates that hand control to the expert where the learner is unsure.
     exportable: whether `export_policy` can save the params as one policy network.
@@ -48,7 +50,7 @@ class Learner:
   optimizer: optax.GradientTransformation
   init: InitFn
   update: UpdateFn
-  act: ActFn
+  act: Actor
   uncertainty: Optional[UncertaintyFn] = None
   exportable: bool = True
   prepare: Optional[Callable[[Any, Any], Any]] = None

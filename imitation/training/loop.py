@@ -18,7 +18,7 @@ from imitation.errors import ConfigError, TrainingError
 from imitation.training import checkpoint as checkpoint_lib
 from imitation.training import members as members_lib
 from imitation.training import metric_writer
-from imitation.training import update_loop
+from imitation.training import chunk as chunk_lib
 
 
 def check_train_config(config: ml_collections.ConfigDict) -> None:
@@ -58,26 +58,11 @@ def check_finite(first_nonfinite: Dict[str, Any], chunk_start: int,
       'or check the data for nan or inf')
 
 
-def make_chunk(update: update_loop.UpdateFn, config: ml_collections.ConfigDict,
-               mesh: jax.sharding.Mesh, *, streaming: bool = False,
-               members: Optional[Sequence[members_lib.Member]] = None) -> Callable[..., Any]:
-  """The compiled chunk `fit` runs: `steps_per_call` updates on batches sampled on device,
-  or on a chunk of batches read from disk (`streaming`); vmapped over `members`."""
-  if streaming:
-    return update_loop.make_stream_chunk(
-        update, batch_size=config.batch_size, mesh=mesh, unroll=config.scan_unroll)
-  return update_loop.make_train_chunk(
-      update, batch_size=config.batch_size, steps_per_call=config.steps_per_call, mesh=mesh,
-      unroll=config.scan_unroll, members=members_lib.axes(members) if members else ())
-
-
 def fit(
     state: Any,
     dataset: Union[DeviceDataset, Stream],
-    update: update_loop.UpdateFn,
     *,
     config: ml_collections.ConfigDict,
-    mesh: jax.sharding.Mesh,
     checkpointer: checkpoint_lib.Checkpointer,
     writer: metric_writer.MetricWriter,
     evaluate: Optional[Callable[[Any], Dict[str, float]]] = None,
@@ -85,7 +70,7 @@ def fit(
     progress_bar: bool = True,
     stop_at_step: Optional[int] = None,
     members: Optional[Sequence[members_lib.Member]] = None,
-    chunk: Optional[Callable[..., Any]] = None,
+    chunk: Callable[..., Any],
 ) -> Tuple[Any, Optional[Dict[str, float]]]:
   """Trains from `state.step` to `config.num_steps` (the `train` config section).
 
@@ -93,9 +78,7 @@ def fit(
     state: the train state to continue from (step 0 or a restored checkpoint).
     dataset: device-resident training data, sampled on device; or a `Stream` of batches
       read from disk, whose position is saved with each checkpoint.
-    update: the agent's pure update.
     config: the `train` config section.
-    mesh: devices to shard the batch over.
     checkpointer: saves the state every `checkpoint_every` steps and at the end.
     writer: receives train metrics every chunk and eval metrics every `eval_every`.
     evaluate: evaluation of a state (closed-loop, or offline on held-out data), called
@@ -107,8 +90,8 @@ def fit(
     members: when set, `state` and `dataset` are stacked over these members and trained by
       one vmapped chunk (training/members.py); train metrics are logged as their mean
       and per member, and `evaluate` summarises every member itself.
-    chunk: the compiled update chunk (`make_chunk`) to run, when the caller keeps one
-      across fits (DAgger's rounds); by default one is made here.
+    chunk: the compiled update chunk (`chunk.make_chunk`) to run; the run frame keeps one
+      per learner across fits (DAgger's rounds).
 
   Returns:
     The final train state, and the metrics of the evaluation run at `config.num_steps`
@@ -118,7 +101,6 @@ def fit(
   streaming = isinstance(dataset, Stream)
   if streaming and members:
     raise ConfigError('members (num_seeds > 1 or vmap) need data.pipeline=device')
-  chunk = chunk or make_chunk(update, config, mesh, streaming=streaming, members=members)
   step = int(np.ravel(jax.device_get(state.step))[0])  # stacked members share the step
   bar = progress.bar(total=config.num_steps, initial=step, unit='step', desc='train',
                      disable=not progress_bar)
@@ -134,7 +116,7 @@ def fit(
     else:
       state, metrics = chunk(state, dataset)
     metrics = jax.device_get(metrics)
-    check_finite(metrics.pop(update_loop.FIRST_NONFINITE), step, checkpointer, members)
+    check_finite(metrics.pop(chunk_lib.FIRST_NONFINITE), step, checkpointer, members)
     step += config.steps_per_call
     if members:
       metrics = members_lib.summarize_metrics(metrics, members)

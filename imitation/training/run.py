@@ -12,7 +12,7 @@ takes final metrics as values: it imports nothing above training/.
 
 import os
 import time
-from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Sequence, Union
 
 from absl import logging
 import jax
@@ -20,19 +20,17 @@ import ml_collections
 import numpy as np
 
 from imitation import atomic
-from imitation import envs
 from imitation import progress
 from imitation import streams
-from imitation.data import demonstrations
-from imitation.data import mixtures
 from imitation.data import normalization as normalization_lib
 from imitation.data import streaming
-from imitation.data import transitions as transitions_lib
 from imitation.data.device_dataset import DeviceDataset
 from imitation.errors import CheckpointError, ConfigError
 from imitation.training import checkpoint as checkpoint_lib
+from imitation.training import chunk as chunk_lib
 from imitation.training import distributed
 from imitation.training import loop
+from imitation.training import members as members_lib
 from imitation.training import metric_writer
 from imitation.training import sharding
 from imitation.training import workdir as workdir_lib
@@ -41,15 +39,6 @@ from imitation.training.learner import Learner, example_observation
 RESULTS_FILE = 'results.json'
 POLICY_DIR = 'policy'
 CHECKPOINT_DIR = 'checkpoints'
-
-
-class TrainingInput(NamedTuple):
-  """What training needs from the dataset, whichever pipeline delivers it."""
-  dataset: Union[DeviceDataset, streaming.Stream]  # the batches' source
-  example_observation: Dict[str, Any]  # a batch of observations (at least one) for init
-  normalization: normalization_lib.Normalization  # of the whole dataset
-  task_ids: np.ndarray  # every training example's task id, all processes'
-  info: Dict[str, Any]  # num_demos, num_transitions, demo_success_rate, ...
 
 
 class FitResult(NamedTuple):
@@ -98,7 +87,7 @@ class Run:
     self._compiled_inits: Dict[Any, Callable[..., Any]] = {}
     self._chunks: Dict[Any, Callable[..., Any]] = {}  # compiled update chunks, per learner
 
-  # Keys, devices, data.
+  # Keys, devices, paths.
 
   def key(self, stream: int, *indices: int) -> jax.Array:
     """The run's key for a named stream (see `imitation.streams`), with indices folded in."""
@@ -117,177 +106,33 @@ class Run:
   def path(self, *parts: str) -> str:
     return os.path.join(self.workdir, *parts)
 
-  @property
-  def sharded_data(self) -> bool:
-    """Whether the device-resident dataset is split over the mesh (`data.layout`): `auto`
-    shards it when the mesh has more than one device, as it must across processes."""
-    layout = self.config.data.get('layout', 'auto')
-    if layout not in ('auto', 'sharded', 'replicated'):
-      raise ConfigError(f'data.layout={layout!r}: expected auto, sharded or replicated')
-    if layout == 'replicated' and jax.process_count() > 1:
-      raise ConfigError('data.layout=replicated cannot span processes; use auto or sharded')
-    return layout == 'sharded' or (layout == 'auto' and self.mesh.size > 1)
-
-  def dataset_path(self) -> str:
-    """`data.path`, or the default demonstrations, collected by process 0 alone (the
-    others wait for them) into WORKDIR/demos (see `demonstrations.resolve_dataset`)."""
-    path = demonstrations.resolve_dataset(self.config, self.workdir) if self.is_writer else ''
-    distributed.barrier('dataset_path')
-    return path or demonstrations.resolve_dataset(self.config, self.workdir)
-
-  def training_data(self, path: str, env: Any):
-    """This process's training transitions and the counts of the whole dataset.
-
-    With sharded data each process reads only the episodes of its shards (episode i goes
-    to shard i mod num_shards, see `data.demonstrations`); the counts (`num_demos`, ...)
-    are summed over processes, so results.json reports the whole dataset.
-    """
-    shards = None
-    if self.sharded_data:
-      shards = (distributed.process_shards(self.mesh), self.mesh.size)
-    transitions, info = demonstrations.load_transitions(self.config, path, env, shards=shards)
-    if jax.process_count() > 1:
-      known = info['demo_success_rate'] is not None  # foreign data may not record success
-      demos, steps, successes = distributed.sum_over_processes([
-          info['num_demos'], info['num_transitions'],
-          (info['demo_success_rate'] or 0.0) * info['num_demos']])
-      info = {**info, 'num_demos': int(demos), 'num_transitions': int(steps),
-              'demo_success_rate': float(successes / demos) if known else None}
-    return transitions, info
-
-  @property
-  def streams_data(self) -> bool:
-    """Whether training reads batches from disk (`data.pipeline=stream`) instead of holding
-    the dataset in device memory (`device`, the default)."""
-    pipeline = self.config.data.get('pipeline', 'device')
-    if pipeline not in ('device', 'stream'):
-      raise ConfigError(f'data.pipeline={pipeline!r}: expected device or stream')
-    return pipeline == 'stream'
-
-  def training_input(self, path: str, env: Any,
-                     task_names: Optional[Sequence[str]] = None) -> TrainingInput:
-    """The dataset at `path` as training reads it: held on the devices (`device_dataset`)
-    or streamed from disk (`stream`), as `data.pipeline` says."""
-    if self.streams_data:
-      meta, stream = self.stream(path)
-      example = streaming.example_batch(meta)
-      transitions_lib.check_matches_env(
-          example, envs.observation_spec(env), env.action_size, source=path)
-      return TrainingInput(
-          stream, example['observation'],
-          self.normalization(precomputed=streaming.normalization_moments(meta)),
-          streaming.task_ids(meta),
-          {k: meta[k] for k in ('num_demos', 'num_transitions', 'demo_success_rate')})
-    transitions, info = self.training_data(path, env)
-    # Only the device copy outlives this call: the host arrays go once it is made.
-    return TrainingInput(
-        self.device_dataset(transitions, task_names),
-        jax.tree.map(lambda x: x[:1].copy(), transitions['observation']),
-        self.normalization(transitions), distributed.gather_rows(transitions['task_id']), info)
-
-  def stream(self, path: str) -> Tuple[Dict[str, Any], streaming.Stream]:
-    """The streaming view of the dataset at `path` (see `data.streaming`): converted once
-    by process 0 into `data.stream_dir` (default WORKDIR/stream; reused while the datasets
-    and filters match) and opened by every process.
-
-    Returns the conversion's metadata (counts, moments, task counts) and the `Stream`.
-    """
-    section = self.config.data
-    if section.get('task_mixture', 'size') != 'size':
-      raise ConfigError('data.pipeline=stream samples every transition alike: '
-                        f'data.task_mixture={section.task_mixture!r} needs data.pipeline=device')
-    directory = section.get('stream_dir') or self.path('stream')
-    source = streaming.source_of(self.config, path)
-    meta = streaming.read_meta(directory)
-    if self.is_writer and not streaming.matches(meta, source):
-      logging.info('converting %s into transition records in %s', path, directory)
-      meta = streaming.convert(
-          demonstrations.iterate_training_episodes(self.config, path), directory,
-          frame_stack=self.config.env.frame_stack, action_key=section.action_key,
-          source=source)
-    distributed.barrier('stream_conversion')
-    meta = streaming.read_meta(directory)
-    if not streaming.matches(meta, source):
-      raise ConfigError(f'{directory} holds no conversion of {path} with these filters')
-    options = section.streaming
-    stream = streaming.Stream(
-        directory, meta, seed=int(jax.random.randint(self.key(streams.DATA_ORDER), (), 0, 2**31 - 1)),
-        batch_size=self.config.train.batch_size, steps_per_call=self.config.train.steps_per_call,
-        sharding=sharding.steps_batch_sharded(self.mesh), num_threads=options.num_threads,
-        prefetch=options.prefetch, device_prefetch=options.device_prefetch)
-    return meta, stream
-
-  def device_dataset(self, transitions: Mapping[str, Any],
-                     task_names: Optional[Sequence[str]] = None,
-                     capacity: Optional[int] = None) -> DeviceDataset:
-    """The training pairs (observation, action), moved to the devices once, sampled with
-    the config's task mixture (`data.task_mixture` over the env's `task_names`, see
-    `data.mixtures`); replicated, or split into one shard per device (`sharded_data`).
-    A replicated dataset is padded to `capacity` rows if given (see `DeviceDataset`)."""
-    data = {'observation': transitions['observation'], 'action': transitions['action']}
-    section = self.config.data
-    mixture = section.get('task_mixture', 'size'), section.get('task_shares', ())
-
-    def weights_of(task_ids):
-      weights = mixtures.row_weights(task_ids, *mixture, task_names)
-      if weights is not None:
-        logging.info('task mixture %s: sampled shares %s', mixture[0],
-                     mixtures.task_shares(task_ids, weights, task_names))
-      return weights
-
-    if not self.sharded_data:
-      return DeviceDataset.from_numpy(data, self.replicated,
-                                      row_weights=weights_of(transitions['task_id']),
-                                      capacity=capacity)
-    # Each shard mixes its own rows: every device's part of a batch follows the mixture.
-    num_shards = self.mesh.size
-    shard_of_row = transitions['episode_index'] % num_shards
-    rows = [np.flatnonzero(shard_of_row == s) for s in distributed.process_shards(self.mesh)]
-    if not all(len(r) for r in rows):
-      raise ConfigError(f'the dataset has too few episodes for {num_shards} data shards')
-    shards = [jax.tree.map(lambda x, r=r: np.asarray(x)[r], data) for r in rows]
-    weights = [weights_of(transitions['task_id'][r]) for r in rows]
-    longest = int(distributed.all_gather(np.asarray(max(map(len, rows)), np.int32)).max())
-    size = int(distributed.sum_over_processes([sum(map(len, rows))])[0])
-    return DeviceDataset.from_shards(
-        shards, sharding.batch_sharded(self.mesh), num_shards=num_shards, rows=longest,
-        size=size, row_weights=None if weights[0] is None else weights)
-
-  def normalization(self, transitions: Mapping[str, Any] = None, *,
-                    precomputed: Optional[Mapping[str, np.ndarray]] = None,
-                    ) -> normalization_lib.Normalization:
-    """Statistics of `transitions` (of every process's, merged), or the dataset's
-    `precomputed` moments, as the config's `normalization` section asks."""
-    section = self.config.normalization
-    stats = precomputed or normalization_lib.moments(transitions)
-    if jax.process_count() > 1 and not precomputed:
-      stats = {k: normalization_lib.merge_moments(distributed.all_gather(v))
-               for k, v in stats.items()}
-    return normalization_lib.from_moments(
-        stats,
-        min_std=section.min_std,
-        normalize_observations=section.observations,
-        normalize_actions=section.actions,
-    )
-
   # Train states.
 
   def init_state(
       self, learner: Learner, rng: jax.Array, observations: Mapping[str, Any],
-      normalization: normalization_lib.Normalization, members: bool = False,
+      normalization: normalization_lib.Normalization,
+      members: Optional[Sequence[members_lib.Member]] = None,
   ) -> Any:
     """A fresh train state, created replicated on the mesh; compiled once per learner.
 
     With `members`, `rng` and `normalization` are stacked over members and so is the
-    state: one vmapped init (training/members.py)."""
-    init = self._compiled_inits.get((id(learner), members))
+    state: one vmapped init (training/members.py), each member's hyperparameter values
+    set in its optimizer state."""
+    stacked = bool(members)
+    init = self._compiled_inits.get((id(learner), stacked))
     if init is None:
       def one(rng, example, normalization):
         return learner.init(rng, example_observation=example, normalization=normalization)
-      init = jax.jit(jax.vmap(one, in_axes=(0, None, 0)) if members else one,
+      init = jax.jit(jax.vmap(one, in_axes=(0, None, 0)) if stacked else one,
                      out_shardings=self.replicated)
-      self._compiled_inits[(id(learner), members)] = init
-    return init(rng, example_observation(observations), normalization)
+      self._compiled_inits[(id(learner), stacked)] = init
+    state = init(rng, example_observation(observations), normalization)
+    return members_lib.set_hyperparameters(state, members) if stacked else state
+
+  @staticmethod
+  def step_of(state: Any) -> int:
+    """The number of updates `state` has had (stacked members share it)."""
+    return int(np.ravel(jax.device_get(state.step))[0])
 
   def checkpointer(self, directory: str = '', keep: Optional[int] = None):
     """The checkpoints under `directory` (relative to the workdir; '' for the workdir)."""
@@ -343,10 +188,10 @@ class Run:
       streams_batches = isinstance(dataset, streaming.Stream)
       key = (id(learner), streams_batches, tuple(members or ()))
       if key not in self._chunks:  # one compiled chunk per learner, reused by later fits
-        self._chunks[key] = loop.make_chunk(learner.update, self.config.train, self.mesh,
-                                            streaming=streams_batches, members=members)
+        self._chunks[key] = chunk_lib.make_chunk(learner.update, self.config.train, self.mesh,
+                                                 streaming=streams_batches, members=members)
       state, final_eval = loop.fit(
-          state, dataset, learner.update, config=self.config.train, mesh=self.mesh,
+          state, dataset, config=self.config.train,
           chunk=self._chunks[key],
           checkpointer=checkpointer, writer=self.writer(directory, resume_step=resumed_from_step),
           evaluate=evaluate, after_eval=learner.after_eval if evaluate else None,
@@ -377,13 +222,20 @@ class Run:
       workdir_lib.write_json(self.workdir, name, data)
     return path
 
-  def export_policy(self, learner: Learner, state: Any, action_size: int, algorithm: str) -> None:
-    """workdir/policy: what `checkpoint.load_policy` needs to act elsewhere (every process
-    takes part in saving the params, as orbax asks; process 0 writes the JSON)."""
+  def export_policy(self, learner: Learner, state: Any, action_size: int, algorithm: str,
+                    member: Optional[members_lib.Member] = None) -> None:
+    """workdir/policy (policy/<label> for a `member` of a stacked state): what
+    `checkpoint.load_policy` needs to act elsewhere (every process takes part in saving
+    the params, as orbax asks; process 0 writes the JSON)."""
+    params, normalization, config, extra = state.params, state.normalization, self.config, {}
+    if member is not None:
+      params = members_lib.unstack(params, member.index)
+      normalization = members_lib.unstack(normalization, member.index)
+      config, extra = member.config(self.config), {'seed': member.seed, **dict(member.overrides)}
     checkpoint_lib.export_policy(
-        self.path(POLICY_DIR), state.params, state.normalization,
-        network_config=self.config.network, action_dim=action_size,
-        extra={'env': self.config.env.to_dict(), 'algorithm': algorithm},
+        self.path(POLICY_DIR, *([member.label] if member else [])), params, normalization,
+        network_config=config.network, action_dim=action_size,
+        extra={'env': self.config.env.to_dict(), 'algorithm': algorithm, **extra},
         write_config=self.is_writer,
     )
 
@@ -403,15 +255,17 @@ class Run:
       action_size: int,
       evaluation: Mapping[str, Any],
       final_step: int,
+      members: Optional[Sequence[members_lib.Member]] = None,
       **fields: Any,
   ) -> Dict[str, Any]:
-    """Ends a training run: exports the policy (if the learner is one network), writes
-    results.json (`steps`, the `evaluation`, then `fields`), logs the final success rates
-    at `final_step` under `final/`, and closes the writers."""
+    """Ends a training run: exports the policy (if the learner is one network; one per
+    member of a stacked state), writes results.json (`steps`, the `evaluation`, then
+    `fields`), logs the final success rates at `final_step` under `final/`, and closes
+    the writers."""
     if learner.exportable:
-      self.export_policy(learner, state, action_size, algorithm)
-    results = self.write_results(
-        algorithm, steps=int(jax.device_get(state.step)), **evaluation, **fields)
+      for member in members or [None]:
+        self.export_policy(learner, state, action_size, algorithm, member)
+    results = self.write_results(algorithm, steps=self.step_of(state), **evaluation, **fields)
     self.writer().write(
         final_step, {k: results.get(k) for k in ('success_rate', 'expert_success_rate', 'r2')},
         prefix='final/')

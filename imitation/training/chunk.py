@@ -1,12 +1,15 @@
-"""Many agent updates fused into one compiled call, with the batch sharded over devices."""
+"""The compiled update chunk: many agent updates fused into one call (`lax.scan`), with the
+batch sharded over devices, vmapped over members; the host loop (training/loop.py) runs it."""
 
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import jax
 from jax import numpy as jp
 from jax.sharding import Mesh
+import ml_collections
 
 from imitation.data.device_dataset import DeviceDataset
+from imitation.training import members as members_lib
 from imitation.training import sharding
 
 # update(train_state, batch, rng) -> (train_state, metrics)
@@ -105,3 +108,17 @@ def make_stream_chunk(
 
   return jax.jit(chunk, in_shardings=(replicated, sharding.steps_batch_sharded(mesh)),
                  out_shardings=(replicated, replicated), donate_argnums=0)
+
+
+def make_chunk(update: UpdateFn, config: ml_collections.ConfigDict, mesh: Mesh, *,
+               streaming: bool = False,
+               members: Optional[Sequence[members_lib.Member]] = None) -> Callable[..., Any]:
+  """The chunk the host loop runs (`config` is the `train` section): `steps_per_call`
+  updates on batches sampled on device, or on a chunk of batches read from disk
+  (`streaming`); vmapped over `members`."""
+  if streaming:
+    return make_stream_chunk(
+        update, batch_size=config.batch_size, mesh=mesh, unroll=config.scan_unroll)
+  return make_train_chunk(
+      update, batch_size=config.batch_size, steps_per_call=config.steps_per_call, mesh=mesh,
+      unroll=config.scan_unroll, members=members_lib.axes(members) if members else ())
