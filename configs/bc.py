@@ -19,7 +19,7 @@ def image_policy(config: ml_collections.ConfigDict) -> None:
   Spatial-softmax pooling keeps where the arm, puck and goal are, which global average
   pooling throws away; `--config.network.encoder=vit` swaps in the ViT. A frame stack shows
   motion: the experts act on velocities, which one frame does not show. Why each setting:
-  README, "BC from images alone".
+  docs/policies.md, "BC from images alone".
   """
   config.env.kwargs.image_size = 32
   config.env.frame_stack = 2
@@ -30,7 +30,7 @@ def image_policy(config: ml_collections.ConfigDict) -> None:
                             learn_temperature=False, strides=(1, 2, 2))
   config.network.vit = dict(patch_size=4, width=64, depth=2, num_heads=4)
   config.train.batch_size = 64
-  # At 32 pixels a shift of a few pixels is a large fraction of the scene (README).
+  # At 32 pixels a shift of a few pixels is a large fraction of the scene (docs/policies.md).
   config.augment.random_shift_pad = 0
   # XLA:CPU convolutions are ~20x slower inside a loop: unroll short chunks instead.
   config.train.steps_per_call = 10
@@ -55,7 +55,7 @@ def _reach_image(config: ml_collections.ConfigDict) -> None:
   """Reach from 3 stacked frames with a full-resolution keypoint map.
 
   The arm is one pixel wide at 32x32, so stride 1 keeps it in the keypoint map and a learned
-  softmax temperature sharpens it; batch 256 (README, "BC from images alone").
+  softmax temperature sharpens it; batch 256 (docs/policies.md, "BC from images alone").
   """
   image_policy(config)
   config.env.frame_stack = 3
@@ -74,7 +74,7 @@ def _grasp_mixture(config: ml_collections.ConfigDict) -> None:
   """A 5-component mixture whose scales stay below 0.25 (normalised units).
 
   Capped at 0.25, a component cannot be wide enough to cover both ends of a green bar, so
-  the mixture cannot settle on their average, the bar's middle (README, "Multimodal
+  the mixture cannot settle on their average, the bar's middle (docs/policies.md, "Multimodal
   actions").
   """
   config.network.head = 'mixture'
@@ -125,14 +125,14 @@ def get_config(arg: str = 'reach', more_presets=()) -> ml_collections.ConfigDict
   config.algorithm = 'bc'
   config.seed = 0
   config.num_devices = 0  # 0: all devices (of every process); the batch is split across them.
-  # Multi-host (JAX's multi-controller runtime, one process per host; README "GPU, TPU and
+  # Multi-host (JAX's multi-controller runtime, one process per host; docs/scale.md "GPU, TPU and
   # multi-host"): an explicit coordinator (host:port of process 0, the number of processes
   # and this one's id), or auto=True to read the cluster's environment (SLURM, Open MPI,
   # Cloud TPU, ...). Neither: one process.
   config.distributed = dict(coordinator_address='', num_processes=0, process_id=-1,
                             auto=False, timeout_s=300)
   config.progress_bar = True
-  # Members trained as one vmapped program (README "Many seeds in one program"): num_seeds
+  # Members trained as one vmapped program (docs/scale.md, "Many seeds in one program"): num_seeds
   # seeds (seed, seed + 1, ...), each with its own demos, init, data order and evaluation
   # episodes, for each of vmap.values of the hyperparameter vmap.name (one that changes no
   # shape: optimizer.learning_rate, or optimizer.weight_decay with adamw).

@@ -21,7 +21,7 @@ TASKS = {
             expert_lookahead=0.8, image_size=0,
         ),
         horizon=300,
-        # Few clean demos: the regime where BC's small per-step errors compound (README).
+        # Few clean demos: the regime where BC's small per-step errors compound (docs/dagger.md).
         num_demos=8,
         # Deployed with steering execution noise of std 0.2 (10% of the [-1, 1] range);
         # demonstrated with a clean actuator.
@@ -148,3 +148,12 @@ def collect_config(task: str, seed=0) -> ml_collections.ConfigDict:
       dataset_name=f'{task}_expert',
       dataset_version='1.0.0',
   ))
+
+
+def add_study_engine(study: ml_collections.ConfigDict) -> None:
+  """Who runs a study's runs: `local` (one after another in this process) or `ray` (Ray Tune
+  trials: a local Ray instance, or the cluster at `ray_address`; resources per trial)."""
+  study.engine = 'local'
+  study.ray_address = ''
+  study.cpus_per_trial = 2.0
+  study.gpus_per_trial = 0.0

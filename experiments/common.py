@@ -47,7 +47,7 @@ def use_compilation_cache(directory: str, min_compile_time_s: float = 0.0) -> No
   """JAX's persistent compilation cache in `directory` ('' leaves it off), keeping programs
   that compile in `min_compile_time_s` or more. JAX's default (1 s) leaves out the dozens of
   small programs every run compiles (MJX moving its model to the device, key handling),
-  about 2 s per start on a 2-core CPU; 0 keeps them all (README, "Time to first result")."""
+  about 2 s per start on a 2-core CPU; 0 keeps them all (docs/scale.md, "Time to first result")."""
   import jax  # pylint: disable=g-import-not-at-top
   if directory:
     jax.config.update('jax_compilation_cache_dir', directory)

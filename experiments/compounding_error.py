@@ -1,9 +1,9 @@
 r"""The compounding-error study: BC given more demos vs DAgger given labels.
 
-  python -m experiments.compounding_error --config=configs/study.py:drive \
+  python -m experiments.compounding_error --config=configs/compounding_error.py:drive \
       --workdir=/tmp/study_drive --config.study.bc_demos='(8, 12, 16, 24, 32)'
 
-Every knob is in configs/study.py (seeds, demo counts, variants, horizons, and the DAgger and
+Every knob is in configs/compounding_error.py (seeds, demo counts, variants, horizons, and the DAgger and
 BC settings it shares); WORKDIR gets one sub-workdir per run, the plots, study.md and
 results.json. A stopped study resumes: finished runs are reused.
 """
@@ -18,7 +18,7 @@ def study(config, workdir):
 
 
 def main():
-  common.run(study, doc=__doc__, config_file='configs/study.py')
+  common.run(study, doc=__doc__, config_file='configs/compounding_error.py')
 
 
 if __name__ == '__main__':

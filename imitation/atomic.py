@@ -13,7 +13,7 @@ import glob
 import json
 import os
 import shutil
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from absl import logging
 
@@ -21,13 +21,23 @@ INCOMPLETE = '.incomplete'
 REPLACED = '.replaced'
 
 
-def write_text(path: str, text: str) -> str:
-  """Writes `text` to `path` via a temporary file renamed over it."""
+def write_with(path: str, write: Callable[[Any], None], mode: str = 'wb') -> str:
+  """Calls `write(file)` on a temporary file beside `path`, then renames it over `path`."""
   temporary = f'{path}.tmp'
-  with open(temporary, 'w') as f:
-    f.write(text)
+  with open(temporary, mode, **({'newline': ''} if 'b' not in mode else {})) as f:
+    write(f)
   os.replace(temporary, path)
   return path
+
+
+def write_text(path: str, text: str) -> str:
+  """Writes `text` to `path` via a temporary file renamed over it."""
+  return write_with(path, lambda f: f.write(text), mode='w')
+
+
+def save_figure(fig: Any, path: str, dpi: int = 120) -> str:
+  """A matplotlib figure saved as a PNG at `path`, whole or not at all."""
+  return write_with(path, lambda f: fig.savefig(f, dpi=dpi, format='png'))
 
 
 def write_json(path: str, data: Any) -> str:

@@ -6,7 +6,7 @@ Reads the run's policy (WORKDIR/policy) and its env config (WORKDIR/config.json)
 `--episodes` fresh one-step episodes on the seen combinations and as many on the held-out
 ones, and prints per combination the success rate and the action's errors against the
 expert's: position (cm; median, 90th percentile and the mean signed offset, which shows a
-bias), angle (rad) and width (action units). README, "Multi-task BC", uses it to show why a
+bias), angle (rad) and width (action units). docs/multitask.md uses it to show why a
 held-out combination fails.
 """
 

@@ -1,7 +1,7 @@
 r"""RLDS datasets as other tools write them, made with TFDS's own dataset builder.
 
 Our expert's episodes are rewritten in two foreign layouts by `tfds.dataset_builders.
-store_as_tfds_dataset` (not by this project's writer), so tests and the README can check that
+store_as_tfds_dataset` (not by this project's writer), so tests and docs/data.md can check that
 `data.format` reads data this project did not write:
 
   envlogger  steps/observation is one flat tensor (`flat=True`) or {'state': ...}; episode

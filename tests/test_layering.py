@@ -1,4 +1,4 @@
-"""Imports go down the floors only, as the README's Layout section orders them.
+"""Imports go down the floors only, as docs/layout.md orders them.
 
 Floors, lowest first: the leaf modules (errors, streams, atomic, progress) < envs < data,
 networks < training <
@@ -57,7 +57,7 @@ def _library_modules():
 
 def test_every_library_module_is_on_a_floor():
   for path, own in _library_modules():
-    assert own in FLOORS, f'{path}: add its package to FLOORS and the README Layout'
+    assert own in FLOORS, f'{path}: add its package to FLOORS and docs/layout.md'
 
 
 def _violations(path: pathlib.Path, own: str):

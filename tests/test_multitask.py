@@ -181,7 +181,7 @@ def test_comparison_study_trains_single_and_multi_task_policies_and_reports_per_
   multi-task policy on their mixture, per-task seen and held-out figures, table and plot;
   a second call reuses every finished run."""
   import os  # pylint: disable=g-import-not-at-top
-  from configs import multitask_study  # pylint: disable=g-import-not-at-top
+  from configs import multitask_comparison as multitask_study  # pylint: disable=g-import-not-at-top
   from imitation.studies import multitask_comparison  # pylint: disable=g-import-not-at-top
   config = multitask_study.get_config('tabletop,debug')
   config.study.loss_weights = ('uniform',)
@@ -210,7 +210,7 @@ def test_comparison_study_trains_single_and_multi_task_policies_and_reports_per_
   again = multitask_comparison.run_study(config, workdir)
   assert again['per_task'] == results['per_task']
   assert os.path.getmtime(os.path.join(workdir, 'multi_uniform_seed0', 'results.json')) == mtime
-  # Where the finished policy misses, per combination (README, "Multi-task BC").
+  # Where the finished policy misses, per combination (docs/multitask.md).
   import subprocess  # pylint: disable=g-import-not-at-top
   import sys  # pylint: disable=g-import-not-at-top
   repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -162,8 +162,8 @@ def test_a_previous_policy_demonstrates_its_share(mixed, tmp_path):
     steps = episode['steps']
     real = ~steps['action_is_pad']
     if episode['episode_metadata']['source'] == 'policy':
-      own = np.asarray(act(params, {k: v[real] for k, v in steps['observation'].items()},
-                           jax.random.PRNGKey(0)))
+      own = np.asarray(act.first_action(
+          params, {k: v[real] for k, v in steps['observation'].items()}, jax.random.PRNGKey(0)))
       np.testing.assert_allclose(steps['action'][real], own, atol=1e-5)
       assert not np.allclose(steps['action'][real], steps['expert_action'][real])
     else:

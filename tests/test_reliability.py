@@ -1,7 +1,7 @@
 """Reliability: every bad input is one line and touches nothing; NaN stops a run before it
 saves; corrupt checkpoints fall back; writes are whole or absent.
 
-The README's "When things go wrong" table lists each bad input tested here and its line.
+The table of docs/reliability.md lists each bad input tested here and its line.
 The kill harness (runs SIGKILLed at random moments) is tests/test_kill.py.
 """
 

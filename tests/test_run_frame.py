@@ -10,7 +10,7 @@ import numpy as np
 import optax
 import pytest
 
-from configs import study as study_config
+from configs import compounding_error as study_config
 from imitation.agents import bc
 from imitation.agents import ensemble
 from imitation.training import inputs as inputs_lib

@@ -273,7 +273,7 @@ def test_bc_trains_from_images_end_to_end(tmp_path, debug_config):
 
 def test_the_installed_package_loads_and_evaluates_a_policy_from_any_directory(finished_run,
                                                                                 tmp_path):
-  """README, "Using a trained policy", saved as a script outside the checkout (the setup
+  """docs/usage.md, "Using a trained policy", saved as a script outside the checkout (the setup
   installs the project into .venv in editable mode, pyproject.toml)."""
   workdir, _ = finished_run
   script = tmp_path / 'use_policy.py'

@@ -7,6 +7,7 @@ from typing import Any, Dict
 import jax
 import ml_collections
 
+from imitation import atomic
 from imitation import envs
 from imitation import streams
 from imitation.errors import ConfigError
@@ -45,7 +46,7 @@ def learning_curve(workdir: str, path: str) -> bool:
   ax.set_ylim(-0.02, 1.02)
   ax.grid(alpha=0.3)
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
+  atomic.save_figure(fig, path)
   plt.close(fig)
   return True
 

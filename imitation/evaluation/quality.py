@@ -32,6 +32,7 @@ from jax import numpy as jp
 import ml_collections
 import numpy as np
 
+from imitation import atomic
 from imitation import envs
 from imitation.data import collect
 from imitation.data import episodes as episodes_lib
@@ -338,6 +339,6 @@ def plot_histograms(scores: QualityScores, path: str) -> str:
   if truth is not None:
     axes[0][0].legend(fontsize=7)
   fig.tight_layout()
-  fig.savefig(path, dpi=110)
+  atomic.save_figure(fig, path, dpi=110)
   plt.close(fig)
   return path

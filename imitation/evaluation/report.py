@@ -3,6 +3,8 @@
 import os
 from typing import Any, Dict, List, Optional, Tuple
 
+from imitation import atomic
+
 
 def _text_table(header: str, rows: List[Tuple[str, ...]]) -> str:
   """`header`, then `rows` in left-aligned columns, a dashed rule under the first row."""
@@ -131,7 +133,7 @@ def plot_study(summary: Dict[str, Any], workdir: str, horizons: List[int]) -> No
     ax.set(xlabel=xlabel, ylabel=ylabel, title=f'{task}: {title}')
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(os.path.join(workdir, name), dpi=120)
+    atomic.save_figure(fig, os.path.join(workdir, name))
     plt.close(fig)
 
   fig, ax = plt.subplots(figsize=(5.5, 3.8))

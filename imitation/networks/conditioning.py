@@ -48,7 +48,7 @@ class TaskEmbedding(nn.Module):
   `factors` picks the factors it is built from (indices into `factor_sizes`; empty: all). With
   factor attention (`FactorAttention`) the others still select what the encoder reads; on
   tabletop, leaving them out of the embedding generalised worse to held-out combinations
-  (README, "Multi-task BC").
+  (docs/multitask.md).
   """
 
   factor_sizes: Sequence[int]

@@ -1,12 +1,32 @@
-"""What studies (experiments made of many runs) share: finished-run lookup and seed spread."""
+"""What studies (experiments made of many runs) share: a run's config at a seed, finished-run
+lookup, the spread over seeds, and whole-or-absent writes of their reports."""
 
 import json
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
-import numpy as np
+import ml_collections
 
+from imitation import atomic
+from imitation.training import members as members_lib
 from imitation.training import run as run_lib
+
+# The spread over seeds every study reports: mean, sample std (ddof=1), 95% interval, n.
+spread = members_lib.spread
+
+
+def run_config(config: ml_collections.ConfigDict, seed: int) -> ml_collections.ConfigDict:
+  """The study config for one of its runs at `seed`: the study section gone, no bars."""
+  cfg = members_lib.config_at_seed(config, seed)
+  cfg.progress_bar = False
+  with cfg.unlocked():  # the command line's config is locked against new or removed keys
+    del cfg['study']
+  return cfg
+
+
+def write_report(path: str, text: str) -> str:
+  """A study's markdown report, written whole or not at all."""
+  return atomic.write_text(path, text)
 
 
 def finished(workdir: str) -> Optional[Dict[str, Any]]:
@@ -16,8 +36,3 @@ def finished(workdir: str) -> Optional[Dict[str, Any]]:
     with open(path) as f:
       return json.load(f)
   return None
-
-
-def mean_std(values: List[float]) -> Dict[str, float]:
-  """Mean and (population) std over seeds, and how many there were."""
-  return {'mean': float(np.mean(values)), 'std': float(np.std(values)), 'n': len(values)}

@@ -1,7 +1,7 @@
 """The compounding-error study: BC given more demos vs DAgger given labels, on one budget axis.
 
 For each seed it runs BC with each number of demos and DAgger in each variant, all built from
-one config (configs/study.py), each in its own sub-workdir: a sweep (studies/sweep.py) run
+one config (configs/compounding_error.py), each in its own sub-workdir: a sweep (studies/sweep.py) run
 in this process (`study.engine=local`) or as Ray Tune trials (`ray`); finished runs are
 skipped and stopped ones resume, so a stopped study resumes. It then writes to the workdir:
 
@@ -28,7 +28,6 @@ from imitation.data import demonstrations
 from imitation.data import rlds
 from imitation.data import transitions as transitions_lib
 from imitation.envs import rollout as rollout_lib
-from imitation.errors import ConfigError
 from imitation.evaluation import acting
 from imitation.evaluation import compounding
 from imitation.evaluation import report
@@ -41,23 +40,11 @@ ALGORITHM = 'compounding_error_study'
 TABLE_FILE = 'study.md'
 
 
-def _run_config(config: ml_collections.ConfigDict, algorithm: str,
-                seed: int) -> ml_collections.ConfigDict:
-  """A copy of the study config for one of its runs: `algorithm` at `seed` (demos too)."""
-  cfg = config.copy_and_resolve_references()
-  cfg.algorithm = algorithm
-  cfg.seed = seed
-  cfg.collect.seed = seed  # resolved references no longer follow `seed`
-  cfg.progress_bar = False
-  with cfg.unlocked():  # the command line's config is locked against new or removed keys
-    del cfg['study']
-  return cfg
-
-
 def bc_config(config: ml_collections.ConfigDict, seed: int,
               num_demos: int) -> ml_collections.ConfigDict:
   """The study's BC baseline: the study config's sections with BC's target and step counts."""
-  cfg = _run_config(config, bc.ALGORITHM, seed)
+  cfg = study_common.run_config(config, seed)
+  cfg.algorithm = bc.ALGORITHM
   cfg.collect.num_episodes = num_demos
   cfg.data.action_key = config.study.bc_action_key
   cfg.train.update(config.study.bc_train)
@@ -69,7 +56,8 @@ def bc_config(config: ml_collections.ConfigDict, seed: int,
 def dagger_config(config: ml_collections.ConfigDict, seed: int,
                   variant: str) -> ml_collections.ConfigDict:
   """The study's DAgger run of `variant`: the study config as it is, at `seed`."""
-  cfg = _run_config(config, dagger.ALGORITHM, seed)
+  cfg = study_common.run_config(config, seed)
+  cfg.algorithm = dagger.ALGORITHM
   cfg.dagger.variant = variant
   return cfg
 
@@ -97,14 +85,7 @@ def run_study(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]
   study = config.study
   seeds, bc_demos, horizons = list(study.seeds), list(study.bc_demos), list(study.horizons)
   trials = study_trials(config, run.workdir)
-  if study.engine == 'ray':
-    sweep.run_trials(trials, agents.train, storage=run.path('ray'),
-                     address=study.ray_address, cpus_per_trial=study.cpus_per_trial,
-                     gpus_per_trial=study.gpus_per_trial)
-  elif study.engine == 'local':
-    sweep.run_local(trials, agents.train)
-  else:
-    raise ConfigError(f'study.engine={study.engine!r}: expected local or ray')
+  sweep.run_study_trials(trials, agents.train, study, storage=run.path('ray'))
   runs = {'bc': {}, 'dagger': {v: {} for v in study.variants}}
   for trial in trials:
     cell = dict(trial.cell)
@@ -112,13 +93,12 @@ def run_study(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]
      else runs['dagger'][cell['variant']])[trial.seeds[0]] = study_common.finished(trial.workdir)
 
   summary = {'labels': _labels_curves(config, runs, bc_demos),
-             'expert_success_rate': study_common.mean_std(
+             'expert_success_rate': study_common.spread(
                  [r['expert_success_rate'] for r in runs['bc'][bc_demos[0]].values()])}
   summary.update(_drift_and_horizon(config, run, runs, seeds, horizons))
   results = run.write_results(ALGORITHM, seed=None, seeds=seeds, **summary)
   if run.is_writer:
-    with open(run.path(TABLE_FILE), 'w') as f:
-      f.write(report.study_table(results) + '\n')
+    study_common.write_report(run.path(TABLE_FILE), report.study_table(results) + '\n')
     report.plot_study(results, run.workdir, horizons)
   run.close()
   return results
@@ -130,8 +110,8 @@ def _labels_curves(config, runs, bc_demos) -> Dict[str, List[Dict[str, Any]]]:
   for n in bc_demos:
     results = runs['bc'][n].values()
     curves['bc'].append({
-        'expert_labels': study_common.mean_std([r['num_transitions'] for r in results]),
-        'success_rate': study_common.mean_std([r['success_rate'] for r in results]),
+        'expert_labels': study_common.spread([r['num_transitions'] for r in results]),
+        'success_rate': study_common.spread([r['success_rate'] for r in results]),
         'num_demos': n})
   for variant, per_seed in runs['dagger'].items():
     curves[variant] = []
@@ -139,9 +119,9 @@ def _labels_curves(config, runs, bc_demos) -> Dict[str, List[Dict[str, Any]]]:
       rounds = [r['rounds'][k] for r in per_seed.values()]
       curves[variant].append({
           'round': k,
-          'expert_labels': study_common.mean_std([r['total_expert_labels'] for r in rounds]),
-          'interventions': study_common.mean_std([r['total_interventions'] for r in rounds]),
-          'success_rate': study_common.mean_std([r['success_rate'] for r in rounds])})
+          'expert_labels': study_common.spread([r['total_expert_labels'] for r in rounds]),
+          'interventions': study_common.spread([r['total_interventions'] for r in rounds]),
+          'success_rate': study_common.spread([r['success_rate'] for r in rounds])})
   return curves
 
 
@@ -173,6 +153,6 @@ def _drift_and_horizon(config, run, runs, seeds, horizons) -> Dict[str, Any]:
       'drift': {name: {'distance_mean': np.mean([d['distance'] for d in v], 0).tolist(),
                        'running_mean': np.mean([d['running'] for d in v], 0).tolist()}
                 for name, v in drift.items()},
-      'horizon': {name: {h: study_common.mean_std([r[h]['success_rate'] for r in v]) for h in horizons}
+      'horizon': {name: {h: study_common.spread([r[h]['success_rate'] for r in v]) for h in horizons}
                   for name, v in by_horizon.items()},
   }

@@ -9,25 +9,31 @@ family, each into its own RLDS dataset (seen combinations only), then trains
 * one multi-task policy per rule in `study.loss_weights` on the mixture of all the datasets
   (`data.path` lists them; `data.task_mixture` samples them),
 
-each in its own sub-workdir (finished runs are reused, so a stopped study resumes). Every
+each a sweep trial (studies/sweep.py) in its own sub-workdir, run in this process
+(`study.engine=local`) or on Ray Tune (`ray`); finished runs are reused, so a stopped
+study resumes. Every
 policy is evaluated on `study.eval_episodes_per_task` episodes per task on the seen
 combinations and as many on each task's held-out combinations (tasks with none have no
-held-out figure). It writes `comparison.md` (per task, mean ± std over seeds),
+held-out figure). It writes `comparison.md` (per task, mean ± sample std over seeds),
 `comparison.png` (bars per task: single vs each multi-task rule, seen and held-out) and
 `results.json` (every figure's numbers under `per_task`, every run's under `runs`).
 """
 
+import os
 from typing import Any, Dict, List, Optional
 
 from absl import logging
 import ml_collections
 import numpy as np
 
+from imitation import agents
+from imitation import atomic
 from imitation.agents import bc
 from imitation.agents import multitask
 from imitation.data import collect
 from imitation.data import rlds
 from imitation.studies import common as study_common
+from imitation.studies import sweep
 from imitation.training import run as run_lib
 
 ALGORITHM = 'multitask_comparison'
@@ -47,17 +53,12 @@ def held_out_tasks(config: ml_collections.ConfigDict) -> List[str]:
 def _run_config(config: ml_collections.ConfigDict, seed: int,
                 tasks: List[str]) -> ml_collections.ConfigDict:
   """The study config for one run on `tasks`: study section gone, seed and demos set."""
-  cfg = config.copy_and_resolve_references()
-  cfg.seed = seed
-  cfg.collect.seed = seed  # resolved references no longer follow `seed`
+  cfg = study_common.run_config(config, seed)
   cfg.collect.num_episodes = config.study.demos_per_task
-  cfg.progress_bar = False
   cfg.env.kwargs.tasks = tuple(tasks)
   cfg.eval.num_episodes = config.study.eval_episodes_per_task * len(tasks)
   if not set(tasks) & set(held_out_tasks(config)):
     cfg.env.held_out_kwargs = {}  # nothing held out of these tasks: no held-out evaluation
-  with cfg.unlocked():  # the command line's config is locked against new or removed keys
-    del cfg['study']
   return cfg
 
 
@@ -89,23 +90,45 @@ def _collect(config: ml_collections.ConfigDict, seed: int, task: str, path: str)
   return path
 
 
+def study_trials(config: ml_collections.ConfigDict, workdir: str,
+                 data_paths: Dict[int, Dict[str, str]]) -> List[sweep.Trial]:
+  """Every run of the comparison as a sweep trial, per seed: a single-task policy per task
+  (single_TASK_seedS) and a multi-task policy per loss-weight rule (multi_RULE_seedS)."""
+  study = config.study
+  trials = []
+  for seed in study.seeds:
+    paths = data_paths[seed]
+    for task in study.tasks:
+      trials.append(sweep.Trial(
+          cell=(('variant', SINGLE), ('task', task)), seeds=(seed,),
+          config=single_config(config, seed, task, paths[task]),
+          workdir=os.path.join(workdir, f'single_{task}_seed{seed}')))
+    for rule in study.loss_weights:
+      trials.append(sweep.Trial(
+          cell=(('variant', f'multi_{rule}'),), seeds=(seed,),
+          config=multi_config(config, seed, rule, [paths[t] for t in study.tasks]),
+          workdir=os.path.join(workdir, f'multi_{rule}_seed{seed}')))
+  return trials
+
+
 def run_study(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   """Runs (or resumes) the comparison `config` describes; returns its results.json."""
   run = run_lib.Run(config, workdir)
   study = config.study
   tasks, seeds = list(study.tasks), list(study.seeds)
+  data_paths = {seed: {t: _collect(config, seed, t, run.path('data', f'{t}_seed{seed}'))
+                       for t in tasks} for seed in seeds}
+  trials = study_trials(config, run.workdir, data_paths)
+  sweep.run_study_trials(trials, agents.train, study, storage=run.path('ray'))
   variants = [SINGLE] + [f'multi_{rule}' for rule in study.loss_weights]
-  runs: Dict[str, Dict[int, Dict[str, Any]]] = {v: {} for v in variants}
-  for seed in seeds:
-    paths = {t: _collect(config, seed, t, run.path('data', f'{t}_seed{seed}')) for t in tasks}
-    for task in tasks:
-      sub = run.path(f'single_{task}_seed{seed}')
-      runs[SINGLE].setdefault(seed, {})[task] = study_common.finished(sub) or bc.train(
-          single_config(config, seed, task, paths[task]), sub)
-    for rule in study.loss_weights:
-      sub = run.path(f'multi_{rule}_seed{seed}')
-      runs[f'multi_{rule}'][seed] = study_common.finished(sub) or multitask.train(
-          multi_config(config, seed, rule, [paths[t] for t in tasks]), sub)
+  runs: Dict[str, Dict[int, Any]] = {v: {} for v in variants}
+  for trial in trials:
+    cell, seed = dict(trial.cell), trial.seeds[0]
+    finished = study_common.finished(trial.workdir)
+    if cell['variant'] == SINGLE:
+      runs[SINGLE].setdefault(seed, {})[cell['task']] = finished
+    else:
+      runs[cell['variant']][seed] = finished
 
   per_task = {v: _per_task(runs[v], v, tasks, seeds) for v in variants}
   results = run.write_results(
@@ -114,8 +137,7 @@ def run_study(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]
       runs={v: {str(s): _run_figures(r) for s, r in by_seed.items()}
             for v, by_seed in runs.items()})
   if run.is_writer:
-    with open(run.path(TABLE_FILE), 'w') as f:
-      f.write(comparison_table(results) + '\n')
+    study_common.write_report(run.path(TABLE_FILE), comparison_table(results) + '\n')
     plot_comparison(results, run.path(PLOT_FILE))
   run.close()
   return results
@@ -139,15 +161,15 @@ def _per_task(by_seed, variant, tasks, seeds) -> Dict[str, Dict[str, Any]]:
                  for s in seeds] for t in tasks}
   table = {}
   for task, per_seed in figures.items():
-    table[task] = {'success_rate': study_common.mean_std([f['success_rate'] for f in per_seed])}
+    table[task] = {'success_rate': study_common.spread([f['success_rate'] for f in per_seed])}
     if all(f.get('held_out') is not None for f in per_seed):
-      table[task]['held_out'] = study_common.mean_std([f['held_out'] for f in per_seed])
+      table[task]['held_out'] = study_common.spread([f['held_out'] for f in per_seed])
   # The mean over tasks, taken within each seed, then its spread over seeds.
-  table['mean'] = {'success_rate': study_common.mean_std(
+  table['mean'] = {'success_rate': study_common.spread(
       [np.mean([figures[t][i]['success_rate'] for t in tasks]) for i in range(len(seeds))])}
   with_held_out = [t for t in tasks if 'held_out' in table[t]]
   if with_held_out:
-    table['mean']['held_out'] = study_common.mean_std(
+    table['mean']['held_out'] = study_common.spread(
         [np.mean([figures[t][i]['held_out'] for t in with_held_out]) for i in range(len(seeds))])
   return table
 
@@ -164,11 +186,12 @@ def _cell(stats: Optional[Dict[str, float]]) -> str:
 
 
 def comparison_table(results: Dict[str, Any]) -> str:
-  """Markdown: per task, each variant's seen and held-out success (mean ± std over seeds)."""
+  """Markdown: per task, each variant's seen and held-out success (mean ± sample std over
+  seeds)."""
   variants = list(results['per_task'])
   rows = list(results['tasks']) + ['mean']
   lines = [f'# {results["task"]}: single-task vs multi-task, {results["demos_per_task"]} demos '
-           f'per task, mean ± std over seeds {results["seeds"]}', '',
+           f'per task, mean ± sample std over seeds {results["seeds"]}', '',
            '| task | ' + ' | '.join(f'{v} seen | {v} held-out' for v in variants) + ' |',
            '|---|' + '---|---|' * len(variants)]
   for task in rows:
@@ -201,5 +224,5 @@ def plot_comparison(results: Dict[str, Any], path: str) -> None:
   axes[0].set_ylabel(f'success rate (mean ± std, {len(results["seeds"])} seeds)')
   axes[0].legend(fontsize=8)
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
+  atomic.save_figure(fig, path)
   plt.close(fig)

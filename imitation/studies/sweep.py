@@ -28,6 +28,7 @@ from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
 from absl import logging
 import ml_collections
 
+from imitation import atomic
 from imitation.errors import ConfigError
 from imitation.studies import common as study_common
 from imitation.training import members as members_lib
@@ -116,12 +117,9 @@ def make_trials(base: ml_collections.ConfigDict, spec: Mapping[str, Any], workdi
             else [(s,) for s in spec['seeds']])
   for cell in spec['cells']:
     for seeds in groups:
-      config = base.copy_and_resolve_references()
+      config = members_lib.config_at_seed(base, seeds[0])
       for name, value in cell:
         _override(config, name, value)
-      config.seed = seeds[0]
-      if 'collect' in config:
-        config.collect.seed = seeds[0]  # resolved references no longer follow `seed`
       if len(seeds) > 1:
         if 'num_seeds' not in config:
           raise ConfigError(f'{config.algorithm} has no members (num_seeds): '
@@ -207,6 +205,20 @@ def run_trials(trials: Sequence[Trial], train: Callable[[ml_collections.ConfigDi
   return pending
 
 
+def run_study_trials(trials: Sequence[Trial],
+                     train: Callable[[ml_collections.ConfigDict, str], Any],
+                     study: ml_collections.ConfigDict, *, storage: str) -> List[Trial]:
+  """A study's trials on the engine its `study` section names: `local` (this process,
+  one after another) or `ray` (Ray Tune, at `study.ray_address` with the section's
+  resources per trial)."""
+  if study.engine == 'ray':
+    return run_trials(trials, train, storage=storage, address=study.ray_address,
+                      cpus_per_trial=study.cpus_per_trial, gpus_per_trial=study.gpus_per_trial)
+  if study.engine == 'local':
+    return run_local(trials, train)
+  raise ConfigError(f'study.engine={study.engine!r}: expected local or ray')
+
+
 def aggregate(trials: Sequence[Trial]) -> List[Dict[str, Any]]:
   """One row per (cell, seed) from every finished trial's results.json (members expanded)."""
   rows = []
@@ -256,12 +268,14 @@ def write_outputs(rows: Sequence[Dict[str, Any]], workdir: str,
     raise ConfigError(f'no finished trials under {os.path.join(workdir, TRIALS_DIR)}')
   paths = {name: os.path.join(workdir, name) for name in (CSV_FILE, TABLE_FILE, PLOT_FILE)}
   fields = list(dict.fromkeys(k for row in rows for k in row))
-  with open(paths[CSV_FILE], 'w', newline='') as f:
+
+  def write_csv(f):
     writer = csv.DictWriter(f, fieldnames=fields)
     writer.writeheader()
     writer.writerows(rows)
-  with open(paths[TABLE_FILE], 'w') as f:
-    f.write(markdown_table(rows) + '\n')
+
+  atomic.write_with(paths[CSV_FILE], write_csv, mode='w')
+  study_common.write_report(paths[TABLE_FILE], markdown_table(rows) + '\n')
   _plot(rows, spec, paths[PLOT_FILE])
   return paths
 
@@ -299,5 +313,5 @@ def _plot(rows: Sequence[Dict[str, Any]], spec: Mapping[str, Any], path: str) ->
   ax.set_ylim(-0.02, 1.02)
   ax.set_title(f'{len(rows)} runs; mean and 95% interval over seeds', fontsize=9)
   fig.tight_layout()
-  fig.savefig(path, dpi=120)
+  atomic.save_figure(fig, path)
   plt.close(fig)

@@ -47,17 +47,26 @@ class Member:
 
   def config(self, config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     """`config` as a separate run of this member would have it (one seed, its value)."""
-    config = config.copy_and_resolve_references()
+    config = config_at_seed(config, self.seed)
     with config.unlocked():
-      config.seed = self.seed
-      if 'collect' in config and config.collect.get('seed') is not None:
-        config.collect.seed = self.seed
       config.num_seeds = 1
       config.vmap = dict(name='', values=())
       for name, value in self.overrides:
         section, _, key = name.rpartition('.')
         config[section][key] = value
     return config
+
+
+def config_at_seed(config: ml_collections.ConfigDict, seed: int) -> ml_collections.ConfigDict:
+  """A copy of `config` for a run at `seed`: every reference resolved, `seed` set, and
+  the collection's seed with it (a resolved reference no longer follows `seed`). The one
+  place a run, a member, a sweep trial or a study's run gets its seed."""
+  config = config.copy_and_resolve_references()
+  with config.unlocked():
+    config.seed = seed
+    if 'collect' in config and config.collect.get('seed') is not None:
+      config.collect.seed = seed
+  return config
 
 
 def members_of(config: ml_collections.ConfigDict) -> List[Member]:
@@ -114,7 +123,8 @@ def unstack(tree: Any, index: int) -> Any:
 
 
 def spread(values: Sequence[float]) -> Dict[str, float]:
-  """Mean, std (with ddof=1) and the half-width of a 95% t-interval of the mean over members."""
+  """Mean, sample std (ddof=1) and the half-width of a 95% t-interval of the mean over
+  seeds or members: the one spread statistic every result and study reports."""
   values = np.asarray(values, np.float64)
   n = len(values)
   std = float(values.std(ddof=1)) if n > 1 else 0.0

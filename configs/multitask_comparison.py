@@ -1,9 +1,9 @@
 """The reference comparison: single-task policies vs one multi-task policy, per task.
 
-  python -m experiments.multitask_comparison --config=configs/multitask_study.py:tabletop_film \
+  python -m experiments.multitask_comparison --config=configs/multitask_comparison.py:tabletop_film \
       --workdir=/tmp/mt_study
 
-  python -m experiments.multitask_comparison --config=configs/multitask_study.py:suite \
+  python -m experiments.multitask_comparison --config=configs/multitask_comparison.py:suite \
       --workdir=/tmp/suite_study
 
 The config is the multi-task config (configs/multitask.py, same args: an environment or a
@@ -14,6 +14,7 @@ the multi-task runs alike (imitation/studies/multitask_comparison.py).
 
 import ml_collections
 
+from configs import common
 from configs import multitask
 
 
@@ -31,6 +32,7 @@ def get_config(arg: str = 'tabletop_film') -> ml_collections.ConfigDict:
   # On seen combinations, and again on held-out ones.
   config.study.eval_episodes_per_task = 256 if config.env.name == 'tabletop' else 128
   config.study.loss_weights = ('uniform', 'success_rate')  # one multi-task run per rule
+  common.add_study_engine(config.study)
   if 'debug' in (arg or '').split(','):
     config.study.seeds = (0,)
     config.study.demos_per_task = 16

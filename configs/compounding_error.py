@@ -1,6 +1,6 @@
 """The compounding-error study: BC given more demos vs DAgger given labels, on one budget axis.
 
-  python -m experiments.compounding_error --config=configs/study.py:drive \
+  python -m experiments.compounding_error --config=configs/compounding_error.py:drive \
       --workdir=/tmp/study_drive --config.study.seeds='(0, 1, 2)' \
       --config.study.bc_demos='(8, 12, 16, 24, 32)'
 
@@ -14,6 +14,7 @@ Args after the colon: the task, then optional `debug` (one seed, tiny runs).
 
 import ml_collections
 
+from configs import common
 from configs import dagger
 
 
@@ -30,12 +31,7 @@ def get_config(arg: str = 'drive') -> ml_collections.ConfigDict:
   config.study.bc_train = dict(num_steps=20_000, eval_every=5_000, checkpoint_every=5_000)
   # BC learns the executed action (DAgger the expert's label; the same on expert demos).
   config.study.bc_action_key = 'action'
-  # Who runs the study's runs: local (one after another in this process) | ray (Ray Tune
-  # trials: a local Ray instance, or the cluster at ray_address; resources per trial).
-  config.study.engine = 'local'
-  config.study.ray_address = ''
-  config.study.cpus_per_trial = 2.0
-  config.study.gpus_per_trial = 0.0
+  common.add_study_engine(config.study)
   if debug:
     config.study.seeds = (0,)
     config.study.bc_demos = (config.collect.num_episodes,)
