@@ -59,7 +59,7 @@ def test_policy_maps_observation_batch_to_action_distribution():
 
 
 def test_unknown_network_parts_are_config_errors():
-  with pytest.raises(ConfigError, match="unknown encoder 'resnet'"):
+  with pytest.raises(ConfigError, match="network.encoder='resnet': expected one of mlp, cnn, vit, entities"):
     policy_lib.make_policy(
         ml_collections.ConfigDict({**_network_config().to_dict(), 'encoder': 'resnet'}), 2
     )
@@ -145,5 +145,5 @@ def test_cosine_schedule_decays_to_its_floor():
   schedule = optimizers.make_schedule(config, 100)
   assert float(schedule(0)) == pytest.approx(1e-3)
   assert float(schedule(100)) == pytest.approx(1e-5)
-  with pytest.raises(ConfigError, match="unknown optimizer 'sgd'"):
+  with pytest.raises(ConfigError, match="optimizer.name='sgd': expected one of adam, adamw"):
     optimizers.make_optimizer(ml_collections.ConfigDict({**config.to_dict(), 'name': 'sgd'}), 100)

@@ -1,8 +1,8 @@
 """Imports go down the floors only, as docs/layout.md orders them.
 
-Floors, lowest first: the leaf modules (errors, streams, atomic, progress) < envs < data,
-networks < training <
-evaluation < agents < studies < the entry points (experiments, benchmarks). Configs are
+Floors, lowest first: errors < the leaf modules (config_rules, streams, atomic, progress) <
+envs < data, networks < training < evaluation < agents < studies < validation < the entry
+points (experiments, benchmarks). Configs are
 plain ConfigDicts and import nothing of the library. Modules on the same floor do not
 import each other's package (data and networks are siblings), and the library never
 imports configs, experiments or benchmarks.
@@ -15,14 +15,15 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 FLOORS = {
-    'errors': 0, 'streams': 0, 'atomic': 0, 'progress': 0,
-    'envs': 1,
-    'data': 2, 'networks': 2,
-    'training': 3,
-    'evaluation': 4,
-    'agents': 5,
-    'studies': 6,
-    'validation': 7,  # the whole config checked, with every module's allowed names
+    'errors': 0,
+    'config_rules': 1, 'streams': 1, 'atomic': 1, 'progress': 1,
+    'envs': 2,
+    'data': 3, 'networks': 3,
+    'training': 4,
+    'evaluation': 5,
+    'agents': 6,
+    'studies': 7,
+    'validation': 8,  # the whole config checked: gathers every module's declared rules
 }
 ENTRY_POINTS = ('experiments', 'benchmarks')
 

@@ -10,6 +10,7 @@ import pytest
 from configs import common
 from imitation import envs
 from imitation.envs import render
+from imitation.envs import rollout
 from imitation.envs import wrappers
 from imitation.evaluation import video
 
@@ -118,7 +119,7 @@ def test_video_frames_freeze_after_the_episode_ends(tmp_path):
       name='drive', kwargs=dict(lane_half_width=0.02, init_offset=0.05), horizon=20,
       action_noise=dict(relative_std=0.0, absolute_std=0.0)))
   # A hard-left policy leaves the narrow lane quickly; the frames then stop changing.
-  act = lambda params, obs, rng: jp.ones((obs['state'].shape[0], 1))
+  act = rollout.stateless(lambda params, obs, rng: jp.ones((obs['state'].shape[0], 1)))
   frames = video.record(config, act, None, jax.random.PRNGKey(0), num_episodes=2, size=24)
   chex.assert_shape(frames, (21, 2, 24, 24, 3))
   assert np.array_equal(frames[-1], frames[-2])

@@ -97,3 +97,9 @@ def test_dagger_rolls_out_a_stateful_learner_and_labels_its_states(tmp_path, mon
     real = ~np.asarray(episode['steps']['action_is_pad'], bool)
     _recorded_actions_follow(np.asarray(episode['steps']['action'])[real], sequence)
   assert results['expert_labels'] == results['env_steps']
+
+
+def test_a_plain_act_function_is_refused_with_the_fix(debug_config):
+  env = envs.make_from_config(debug_config.env)
+  with pytest.raises(TypeError, match='rollout.stateless'):
+    rollout_lib.make_rollout(env, 5, lambda params, observation, rng: None)

@@ -131,15 +131,16 @@ def test_preempted_streaming_run_resumes_mid_epoch_and_ends_like_an_uninterrupte
 
 def test_pipeline_and_layout_settings_are_checked(tmp_path, debug_config, demos_path):
   from imitation.errors import ConfigError  # pylint: disable=g-import-not-at-top
+  from imitation import validation  # pylint: disable=g-import-not-at-top
   from imitation.training import inputs as inputs_lib  # pylint: disable=g-import-not-at-top
   from imitation.training import run as run_lib  # pylint: disable=g-import-not-at-top
   config = _stream_config(debug_config, demos_path)
   config.data.pipeline = 'disk'
-  with pytest.raises(ConfigError, match="data.pipeline='disk': expected device or stream"):
-    inputs_lib.is_streamed(config)
+  assert validation.problems(config) == [
+      "data.pipeline='disk': expected one of device, stream"]
   config.data.layout = 'striped'
-  with pytest.raises(ConfigError, match='expected auto, sharded or replicated'):
-    inputs_lib.is_sharded(config, run_lib.Run(config, str(tmp_path / 'b')).mesh)
+  assert "data.layout='striped': expected one of auto, sharded, replicated" in (
+      validation.problems(config))
   config = _stream_config(debug_config, demos_path)
   config.data.task_mixture = 'uniform'
   with pytest.raises(ConfigError, match='needs data.pipeline=device'):

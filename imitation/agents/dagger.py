@@ -37,6 +37,7 @@ from jax import numpy as jp
 import ml_collections
 import numpy as np
 
+from imitation import config_rules as rules
 from imitation import envs
 from imitation import progress as progress_lib
 from imitation import streams
@@ -136,13 +137,8 @@ def round_budget(trajectory: rollout_lib.Trajectory, variant: str) -> Dict[str, 
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
-  if config.dagger.variant not in VARIANTS:
-    raise ConfigError(
-        f'unknown dagger.variant {config.dagger.variant!r}; available: {", ".join(VARIANTS)}')
-  if config.dagger.num_rounds < 0 or config.dagger.episodes_per_round <= 0:
-    raise ConfigError('dagger.num_rounds must be >= 0 and dagger.episodes_per_round > 0')
-  beta(config.dagger.beta, 1)  # validates the schedule's name
-  make_gate(config.dagger)
+  rules.require(config, CONFIG_RULES)
+  make_gate(config.dagger)  # a gated variant needs a finite threshold
   if jax.process_count() > 1:  # each round's rollouts would be written by every process
     raise ConfigError('DAgger runs in one process (its devices may be many); '
                       'multi-process runs are for bc and multitask')
@@ -380,3 +376,13 @@ def _episodes_up_to(path: str, round_index: int) -> List[episodes_lib.Episode]:
 def _round_dir(round_index: int) -> str:
   """A round's checkpoints and training curve, relative to the workdir."""
   return os.path.join('rounds', str(round_index))
+
+
+CONFIG_RULES = {
+    'dagger.variant': rules.one_of(VARIANTS),
+    'dagger.num_rounds': rules.positive_int(),
+    'dagger.episodes_per_round': rules.positive_int(),
+    'dagger.beta.schedule': rules.one_of(BETA_SCHEDULES),
+    'dagger.beta.beta0': rules.fraction(),
+    'dagger.ensemble.num_members': rules.int_at_least(2),
+}

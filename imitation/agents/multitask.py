@@ -38,6 +38,7 @@ from jax import numpy as jp
 import ml_collections
 import numpy as np
 
+from imitation import config_rules as rules
 from imitation import envs
 from imitation.agents import bc
 from imitation.agents import trainer
@@ -96,9 +97,6 @@ def _normalise(weights: np.ndarray) -> np.ndarray:
 def initial_weights(config: ml_collections.ConfigDict, groups: TaskGroups) -> np.ndarray:
   """Per task id: the rule's weights before any data or evaluation is seen."""
   section, count = config.multitask, len(groups.group_of_id)
-  if section.loss_weights not in LOSS_WEIGHTS:
-    raise ConfigError(f'unknown multitask.loss_weights {section.loss_weights!r}; available: '
-                      f'{", ".join(LOSS_WEIGHTS)}')
   if section.loss_weights != 'fixed':
     return np.ones(count, np.float32)
   weights = np.asarray(section.fixed_weights, np.float32)
@@ -255,6 +253,7 @@ def make_after_eval(config: ml_collections.ConfigDict, groups: TaskGroups):
 def make_learner(config: ml_collections.ConfigDict, action_size: int) -> Learner:
   """BC's learner with the per-task weighted loss, the data hook of inverse-frequency
   weights and the evaluation hook that moves success-rate weights and logs them all."""
+  rules.require(config, CONFIG_RULES)
   learner = bc.make_learner(config, action_size)
   groups = task_groups(config)
   uncertainty = config.multitask.loss_weights == 'uncertainty'
@@ -275,3 +274,6 @@ def train(config: ml_collections.ConfigDict, workdir: str, *,
           stop_at_step: Optional[int] = None) -> Dict[str, Any]:
   """The BC family's trainer (agents/trainer.py) with the multi-task learner."""
   return trainer.train(config, workdir, make_learner, ALGORITHM, stop_at_step=stop_at_step)
+
+
+CONFIG_RULES = {'multitask.loss_weights': rules.one_of(LOSS_WEIGHTS)}

@@ -18,7 +18,6 @@ which one it trains.
 from typing import Any, Callable, Dict, List, NamedTuple, Optional
 
 from absl import logging
-import jax
 import ml_collections
 
 from imitation import envs
@@ -54,41 +53,43 @@ def train(config: ml_collections.ConfigDict, workdir: str, make_learner: MakeLea
   and results.json. `stop_at_step` stops there, as a preempted job would (returns {}).
   """
   members = members_lib.members_of(config)
+  stacked = members if len(members) > 1 else None  # seeds x values as one program
   run = run_lib.Run(config, workdir)
   env = envs.make_from_config(config.env) if config.env.name else None
   if env is None:
     logging.warning(offline.CLOSED_LOOP_UNAVAILABLE)
     data = inputs_lib.offline(run)
-  elif len(members) > 1:
+  elif stacked:
     data = inputs_lib.members(run, env, members)
   else:
     data = inputs_lib.closed_loop(run, env)
   logging.info('training data: %s', data.info)
   learner = make_learner(config, data.action_size)
-  if len(members) > 1:
-    scoring, keys = _members_scoring(config, env, learner, data, members), members_lib.stack(
-        [streams.key(m.seed, streams.INIT) for m in members])
+  if stacked:
+    scoring = _members_scoring(config, env, learner, data, members)
+    keys = members_lib.stack([streams.key(m.seed, streams.INIT) for m in members])
   else:
-    scoring, keys = _scoring(config, run, env, learner, data), run.key(streams.INIT)
+    scoring = _scoring(config, env, learner, data, run.key(streams.EVAL))
+    keys = run.key(streams.INIT)
   state = run.init_state(learner, keys, data.example_observation, data.normalization,
-                         members=members if len(members) > 1 else None)
+                         members=stacked)
   if learner.prepare is not None:  # a restored checkpoint replaces this state in `fit`
     state = learner.prepare(state, data.task_ids)
   state, final_eval, resumed_from_step = run.fit(
       learner, state, data.dataset, evaluate=scoring.evaluate, stop_at_step=stop_at_step,
-      members=members if len(members) > 1 else None)
+      members=stacked)
   if run.step_of(state) < config.train.num_steps:
     return run.stop()
   return run.finish(
       algorithm, learner=learner, state=state, action_size=data.action_size,
       evaluation=scoring.conclude(state, final_eval), final_step=run.step_of(state),
-      members=members if len(members) > 1 else None, **data.info,
-      resumed_from_step=resumed_from_step)
+      members=stacked, **data.info, resumed_from_step=resumed_from_step)
 
 
-def _scoring(config, run, env, learner: Learner, data: inputs_lib.TrainingInput) -> Scoring:
-  """One policy: closed loop against the expert (and on held-out combinations), or offline
-  on the held-out episodes."""
+def _scoring(config, env, learner: Learner, data: inputs_lib.TrainingInput,
+             eval_key) -> Scoring:
+  """One policy: closed loop against the expert on the episodes of `eval_key` (and on
+  held-out combinations), or offline on the held-out episodes."""
   if env is None:
     scorer = offline.OfflineEvaluator(learner.act, data.heldout)
     return Scoring(
@@ -98,7 +99,6 @@ def _scoring(config, run, env, learner: Learner, data: inputs_lib.TrainingInput)
             **(final or scorer(state.policy_params))})
   evaluator = evaluator_lib.Evaluator(env, learner.act, config.eval.num_episodes,
                                       config.env.horizon)
-  eval_key = run.key(streams.EVAL)
 
   def conclude(state, final_eval):
     held_out = evaluator_lib.held_out_comparison(

@@ -9,6 +9,7 @@ from jax import numpy as jp
 import ml_collections
 import numpy as np
 
+from imitation import config_rules as rules
 from imitation import envs
 from imitation import progress
 from imitation import streams
@@ -221,3 +222,13 @@ def summarize_dataset(env_config: ml_collections.ConfigDict,
         f'this config asks for {wanted[2]} of {wanted[0]!r} with seed {wanted[1]}: '
         'use another --workdir')
   return {'path': rlds.resolve_path(path), **summarize(per_episode), 'seconds': 0.0}
+
+
+CONFIG_RULES = {
+    'collect.num_episodes': rules.positive_int(),
+    'collect.num_parallel_envs': rules.positive_int(),
+    'collect.noisy_std': rules.non_negative_number(),
+    'collect.bias': rules.non_negative_number(),
+    'collect.action_noise.relative_std': rules.non_negative_number(),
+    'collect.action_noise.absolute_std': rules.non_negative_number(),
+}

@@ -7,6 +7,7 @@ from absl import logging
 import ml_collections
 import numpy as np
 
+from imitation import config_rules as rules
 from imitation import envs
 from imitation.data import collect
 from imitation.data import formats
@@ -238,3 +239,10 @@ def load_holdout_split(
   info = data_info(train, train_transitions, num_available)
   info.update(num_heldout_demos=len(test))
   return train_transitions, test_transitions, info
+
+
+CONFIG_RULES = {
+    'data.action_key': rules.one_of(('action', 'expert_action')),
+    'data.max_episodes': rules.non_negative_int(),
+    'data.holdout_fraction': rules.fraction(low_open=True, high_open=True),
+}

@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from imitation import config_rules as rules
 from imitation.data import episodes as episodes_lib
 from imitation.errors import DatasetError
 
@@ -239,3 +240,6 @@ def check_episode(episode: Episode, source: str) -> None:
   if state is not None and not np.issubdtype(np.asarray(state).dtype, np.floating):
     raise DatasetError(f'{source}: steps/observation/state has dtype '
                        f'{np.asarray(state).dtype}, expected floats')
+
+
+CONFIG_RULES = {'data.format': rules.one_of(sorted(FORMATS))}

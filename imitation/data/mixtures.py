@@ -14,6 +14,7 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
+from imitation import config_rules as rules
 from imitation import envs
 from imitation.errors import ConfigError
 
@@ -33,7 +34,7 @@ def row_weights(task_ids: np.ndarray, mixture: str, shares: Sequence[float] = ()
   """Per-example sampling weights realising `mixture` (None: uniform over examples);
   `names`: the env's task name of each task id (None: each id is a task)."""
   if mixture not in MIXTURES:
-    raise ConfigError(f'unknown data.task_mixture {mixture!r}; available: {", ".join(MIXTURES)}')
+    raise ConfigError(f'data.task_mixture={mixture!r}: expected one of {", ".join(MIXTURES)}')
   if mixture == 'size':
     return None
   task_ids, group_names = _groups(np.asarray(task_ids, np.int64), names)
@@ -64,3 +65,6 @@ def task_shares(task_ids: np.ndarray, weights: Optional[np.ndarray],
   weights = np.ones(len(task_ids)) if weights is None else np.asarray(weights, np.float64)
   totals = np.bincount(task_ids, weights=weights, minlength=len(group_names))
   return {group_names[t]: float(totals[t] / weights.sum()) for t in np.flatnonzero(totals > 0)}
+
+
+CONFIG_RULES = {'data.task_mixture': rules.one_of(MIXTURES)}

@@ -11,6 +11,8 @@ import jax
 from jax import numpy as jp
 import numpy as np
 
+from imitation import config_rules as rules
+
 
 @flax.struct.dataclass
 class Normalization:
@@ -108,3 +110,6 @@ def from_json(data: Mapping[str, Any]) -> Normalization:
       action_mean=jp.asarray(data['action_mean'], jp.float32),
       action_std=jp.asarray(data['action_std'], jp.float32),
   )
+
+
+CONFIG_RULES = {'normalization.min_std': rules.positive_number()}

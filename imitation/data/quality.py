@@ -15,6 +15,7 @@ from typing import Any, Dict, Mapping, Optional, Set
 
 import numpy as np
 
+from imitation import config_rules as rules
 from imitation.errors import ConfigError, DatasetError
 
 SCORES_FILE = 'quality_scores.json'
@@ -58,9 +59,7 @@ def dropped_episodes(scores: Mapping[str, Any], score: str, rule: str,
   worse = badness(score, values)
   if rule == 'threshold':
     drop = worse > badness(score, threshold)
-  else:
-    if not 0.0 <= quantile < 1.0:
-      raise ConfigError(f'data.filter.quantile={quantile}: expected a share in [0, 1)')
+  else:  # quantile, in [0, 1) (its declared rule below)
     drop = np.zeros(len(rows), bool)
     drop[np.argsort(-worse, kind='stable')[:int(round(quantile * len(rows)))]] = True
   return {r['episode_index'] for r, d in zip(rows, drop) if d}
@@ -97,3 +96,9 @@ class EpisodeFilter:
 
   def describe(self) -> Dict[str, Any]:
     return {'sources': list(self.sources), 'dropped_by_score': len(self.dropped)}
+
+
+CONFIG_RULES = {
+    'data.filter.rule': rules.one_of(RULES),
+    'data.filter.quantile': rules.fraction(high_open=True),
+}

@@ -26,6 +26,7 @@ import grain
 import jax
 import numpy as np
 
+from imitation import config_rules as rules
 from imitation import atomic
 from imitation.data import episodes as episodes_lib
 from imitation.data import normalization as normalization_lib
@@ -330,3 +331,10 @@ class _Prefetch:
   def close(self) -> None:
     self._stop.set()
     self._thread.join(timeout=10)
+
+
+CONFIG_RULES = {
+    'data.streaming.num_threads': rules.positive_int(),
+    'data.streaming.prefetch': rules.positive_int(),
+    'data.streaming.device_prefetch': rules.positive_int(),
+}

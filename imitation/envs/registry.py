@@ -8,6 +8,7 @@ from brax.envs.base import Env
 import jax
 from mujoco import mjx
 
+from imitation import config_rules as rules
 from imitation.envs import wrappers
 
 _REGISTRY: Dict[str, Callable[..., Env]] = {}
@@ -80,3 +81,21 @@ def make_from_config(config: Mapping[str, Any]) -> Env:
   if frame_stack > 1:
     env = wrappers.FrameStack(env, frame_stack)
   return env
+
+
+CONFIG_RULES = {
+    'env.horizon': rules.non_negative_int(),
+    'env.frame_stack': rules.positive_int(),
+    'env.kwargs.image_size': rules.non_negative_int(),
+    'env.action_noise.relative_std': rules.non_negative_number(),
+    'env.action_noise.absolute_std': rules.non_negative_number(),
+}
+
+
+def config_problems(config) -> List[str]:
+  """`env.name` names a registered task (or is empty: a run on data alone)."""
+  name = rules.lookup(config, 'env.name')
+  if name is rules.MISSING or not name or name in registered_tasks():
+    return []
+  return [f'env.name={name!r}: expected one of {", ".join(registered_tasks())} '
+          '(or "" for a run on data alone)']

@@ -160,6 +160,9 @@ def make_rollout(
   environment, is carried from step to step whoever acts (a queue of planned actions
   advances with time), and starts afresh where an episode ends.
   """
+  if actor is not None and not isinstance(actor, Actor):
+    raise TypeError(f'make_rollout takes an envs.rollout.Actor, not {type(actor).__name__}: '
+                    'wrap a plain act(params, observation, rng) in rollout.stateless(act)')
   batched_env = wrap_for_rollout(env, horizon)
   base.expert_fn(env)  # a clear error for an env without an expert, before tracing
   expert = jax.vmap(_jitted(env)[2])

@@ -7,6 +7,7 @@ from typing import Any, Dict
 import jax
 import ml_collections
 
+from imitation import config_rules as rules
 from imitation import atomic
 from imitation import envs
 from imitation import streams
@@ -101,3 +102,10 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   results = run.write_results(algorithm, **fields, files=files)
   run.close()
   return results
+
+
+CONFIG_RULES = {
+    'eval.num_episodes': rules.positive_int(),
+    'eval.video_episodes': rules.non_negative_int(),
+    'eval.video_size': rules.positive_int(),
+}

@@ -32,6 +32,7 @@ from jax import numpy as jp
 import ml_collections
 import numpy as np
 
+from imitation import config_rules as rules
 from imitation import atomic
 from imitation import envs
 from imitation.data import collect
@@ -342,3 +343,11 @@ def plot_histograms(scores: QualityScores, path: str) -> str:
   atomic.save_figure(fig, path, dpi=110)
   plt.close(fig)
   return path
+
+
+CONFIG_RULES = {
+    'quality.num_folds': rules.int_at_least(2),
+    'quality.num_steps': rules.positive_int(),
+    'quality.batch_size': rules.positive_int(),
+    'quality.hidden_sizes': rules.positive_ints(),
+}

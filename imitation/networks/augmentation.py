@@ -3,6 +3,8 @@
 import jax
 from jax import numpy as jp
 
+from imitation import config_rules as rules
+
 
 def random_shift(rng: jax.Array, images: jax.Array, pad: int) -> jax.Array:
   """DrQ-style shift: replicate-pad by `pad` pixels, crop back at a random offset per image.
@@ -19,3 +21,6 @@ def random_shift(rng: jax.Array, images: jax.Array, pad: int) -> jax.Array:
     return jax.lax.dynamic_slice(image, (offset[0], offset[1], 0), (height, width, image.shape[-1]))
 
   return jax.vmap(crop)(padded, offsets)
+
+
+CONFIG_RULES = {'augment.random_shift_pad': rules.non_negative_int()}

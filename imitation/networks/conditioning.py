@@ -10,11 +10,13 @@ zero-initialised so that the conditioned trunk starts as the unconditioned one.
 """
 
 import functools
-from typing import Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import flax.linen as nn
 import jax
 from jax import numpy as jp
+
+from imitation import config_rules as rules
 
 FUSIONS = ('concat', 'film')
 COMBINES = ('sum', 'concat', 'product')
@@ -157,3 +159,23 @@ class FactorAttention(nn.Module):
       logits = jp.einsum('...d,...nd->...n', query, keys) / jp.sqrt(self.width)
       outputs.append(jp.einsum('...n,...nd->...d', jax.nn.softmax(logits), values))
     return jp.concatenate(outputs, axis=-1)
+
+
+CONFIG_RULES = {
+    'network.task.combine': rules.one_of(COMBINES),
+    'network.task.embedding_dim': rules.positive_int(),
+}
+
+
+def config_problems(config) -> List[str]:
+  """The embedding's factors are distinct indices into the task factors."""
+  task = rules.lookup(config, 'network.task')
+  if task is rules.MISSING or not task.get('embedding_factors'):
+    return []
+  chosen, count = tuple(task.embedding_factors), len(task.get('factor_sizes', ()))
+  try:
+    chosen_factors(chosen, count)
+  except ValueError:
+    return [f'network.task.embedding_factors={rules.show(chosen)}: expected distinct indices '
+            f'into the {count} task factors of network.task.factor_sizes']
+  return []

@@ -1,10 +1,12 @@
 """Observation encoders: they turn an observation dict into one feature vector."""
 
-from typing import Callable, Dict, Sequence
+from typing import Callable, Dict, List, Sequence
 
 import flax.linen as nn
 import jax
 from jax import numpy as jp
+
+from imitation import config_rules as rules
 
 ACTIVATIONS: Dict[str, Callable[[jax.Array], jax.Array]] = {
     'relu': nn.relu,
@@ -146,3 +148,30 @@ class ImageStateEncoder(nn.Module):
     if self.use_state:
       features.append(StateEncoder(self.state_hidden_sizes)(observation))
     return jp.concatenate(features, axis=-1)
+
+
+CONFIG_RULES = {
+    'network.activation': rules.one_of(sorted(ACTIVATIONS)),
+    'network.cnn.channels': rules.positive_ints(),
+    'network.cnn.hidden_sizes': rules.positive_ints(),
+    'network.cnn.strides': rules.positive_ints(),
+    'network.cnn.pooling': rules.one_of(POOLINGS),
+    'network.vit.patch_size': rules.positive_int(),
+    'network.vit.width': rules.positive_int(),
+    'network.vit.depth': rules.positive_int(),
+    'network.vit.num_heads': rules.positive_int(),
+}
+
+
+def config_problems(config) -> List[str]:
+  """A stride per CNN layer; a ViT width its heads divide."""
+  found = []
+  cnn = rules.lookup(config, 'network.cnn')
+  if cnn is not rules.MISSING and len(cnn.get('strides', cnn.channels)) != len(cnn.channels):
+    found.append(f'network.cnn.strides={rules.show(cnn.strides)}: expected one stride per '
+                 f'layer of network.cnn.channels={rules.show(cnn.channels)}')
+  vit = rules.lookup(config, 'network.vit')
+  if vit is not rules.MISSING and vit.width % vit.num_heads:
+    found.append(f'network.vit.width={vit.width}: expected a multiple of '
+                 f'network.vit.num_heads={vit.num_heads}')
+  return found

@@ -1,6 +1,6 @@
 """The Policy: observation dict -> action distribution, assembled from config."""
 
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import flax.linen as nn
 import jax
@@ -8,6 +8,7 @@ from jax import numpy as jp
 import ml_collections
 import numpy as np
 
+from imitation import config_rules as rules
 from imitation.errors import ConfigError
 from imitation.networks import conditioning
 from imitation.networks import encoders
@@ -75,20 +76,13 @@ def _encoder(config: ml_collections.ConfigDict) -> nn.Module:
   if config.encoder == 'cnn':
     # Policies exported before these options existed have neither: the old behaviour.
     strides = tuple(config.cnn.get('strides', (1, 2, 2)))
-    if len(strides) != len(config.cnn.channels):
-      raise ConfigError('network.cnn.strides needs one stride per layer of network.cnn.channels')
-    if config.cnn.pooling not in encoders.POOLINGS:
-      raise ConfigError(f'unknown network.cnn.pooling {config.cnn.pooling!r}; available: '
-                        f'{", ".join(encoders.POOLINGS)}')
     image = encoders.CNN(tuple(config.cnn.channels), tuple(config.cnn.hidden_sizes),
                          config.cnn.pooling, config.cnn.group_norm,
                          config.cnn.get('learn_temperature', False), strides)
-  elif config.encoder == 'vit':
+  else:  # vit (check_network allows only ENCODERS)
     image = encoders.ViT(
         config.vit.patch_size, config.vit.width, config.vit.depth, config.vit.num_heads
     )
-  else:
-    raise ConfigError(f'unknown encoder {config.encoder!r}; available: {", ".join(ENCODERS)}')
   return encoders.ImageStateEncoder(image, tuple(config.hidden_sizes), config.use_state)
 
 
@@ -101,9 +95,8 @@ def _head(config: ml_collections.ConfigDict, action_dim: int) -> nn.Module:
   if config.head == 'mixture':
     return heads.MixtureHead(action_dim, config.num_components, config.min_scale,
                              config.max_scale, config.bound, config.bound_limit)
-  if config.head == 'categorical':
-    return heads.CategoricalHead(action_dim, config.num_bins, config.bin_low, config.bin_high)
-  raise ConfigError(f'unknown head {config.head!r}; available: {", ".join(HEADS)}')
+  # categorical (check_network allows only HEADS)
+  return heads.CategoricalHead(action_dim, config.num_bins, config.bin_low, config.bin_high)
 
 
 def _task_conditioning(config: ml_collections.ConfigDict) -> Dict[str, nn.Module]:
@@ -112,20 +105,11 @@ def _task_conditioning(config: ml_collections.ConfigDict) -> Dict[str, nn.Module
   task = config.get('task')
   if task is None or task.fusion == 'none':
     return {}
-  if task.fusion not in TASK_FUSIONS:
-    raise ConfigError(f'unknown network.task.fusion {task.fusion!r}; available: '
-                      f'{", ".join(TASK_FUSIONS)}')
-  if task.combine not in conditioning.COMBINES:
-    raise ConfigError(f'unknown network.task.combine {task.combine!r}; available: '
-                      f'{", ".join(conditioning.COMBINES)}')
   if not task.factor_sizes or min(task.factor_sizes) < 1:
     raise ConfigError('network.task.factor_sizes must list the number of values of each '
                       f'task factor (e.g. (3,) for 3 tasks), got {tuple(task.factor_sizes)}')
-  try:
-    factors = conditioning.chosen_factors(task.get('embedding_factors', ()),
-                                          len(task.factor_sizes))
-  except ValueError as error:
-    raise ConfigError(f'network.task.embedding_factors: {error}') from None
+  factors = conditioning.chosen_factors(task.get('embedding_factors', ()),
+                                        len(task.factor_sizes))
   return {
       'task_embedding': conditioning.TaskEmbedding(
           tuple(task.factor_sizes), task.embedding_dim, task.combine, factors),
@@ -133,8 +117,20 @@ def _task_conditioning(config: ml_collections.ConfigDict) -> Dict[str, nn.Module
   }
 
 
+def check_network(config: ml_collections.ConfigDict) -> None:
+  """The `network` section against the rules this module, the encoders and the task
+  conditioning declare (make_policy may be called without the whole-config check)."""
+  whole = {'network': config}
+  found = (rules.problems(whole, {**CONFIG_RULES, **encoders.CONFIG_RULES,
+                                  **conditioning.CONFIG_RULES})
+           or encoders.config_problems(whole) + conditioning.config_problems(whole))
+  if found:
+    raise ConfigError(found[0])
+
+
 def make_policy(config: ml_collections.ConfigDict, action_dim: int) -> Policy:
   """Builds the Policy that `config` (the `network` section) describes."""
+  check_network(config)
   conditioning = _task_conditioning(config)
   if conditioning and config.task.get('per_task_heads', False):
     num_ids = int(np.prod(tuple(config.task.factor_sizes)))
@@ -142,3 +138,39 @@ def make_policy(config: ml_collections.ConfigDict, action_dim: int) -> Policy:
                   task_heads=tuple(_head(config, action_dim) for _ in range(num_ids)),
                   **conditioning)
   return Policy(encoder=_encoder(config), head=_head(config, action_dim), **conditioning)
+
+
+CONFIG_RULES = {
+    'network.encoder': rules.one_of(ENCODERS),
+    'network.head': rules.one_of(HEADS),
+    'network.hidden_sizes': rules.positive_ints(),
+    'network.min_scale': rules.positive_number(),
+    'network.max_scale': rules.positive_number(),
+    'network.bound': rules.one_of(('none', 'tanh', 'clip')),
+    'network.bound_limit': rules.positive_number(),
+    'network.num_components': rules.positive_int(),
+    'network.num_bins': rules.int_at_least(2),
+    'network.task.fusion': rules.one_of(TASK_FUSIONS),
+}
+
+
+def config_problems(config) -> List[str]:
+  """Scales in order; an image encoder needs the env to render images, of a size its
+  layers fit."""
+  found = []
+  low, high = rules.lookup(config, 'network.min_scale'), rules.lookup(config, 'network.max_scale')
+  if low is not rules.MISSING and high is not rules.MISSING and low >= high:
+    found.append(f'network.max_scale={high}: expected more than network.min_scale={low}')
+  encoder = rules.lookup(config, 'network.encoder')
+  size, name = rules.lookup(config, 'env.kwargs.image_size'), rules.lookup(config, 'env.name')
+  if encoder not in ('cnn', 'vit') or size is rules.MISSING or not name or name is rules.MISSING:
+    return found
+  if size == 0:
+    found.append(f'network.encoder={encoder!r} reads images but env.kwargs.image_size=0 gives '
+                 f'{name!r} state observations only: set env.kwargs.image_size (e.g. 32) or use '
+                 'network.encoder=mlp')
+  elif encoder == 'vit' and size % config.network.vit.patch_size:
+    found.append(f'env.kwargs.image_size={size}: expected a multiple of '
+                 f'network.vit.patch_size={config.network.vit.patch_size} (the ViT tiles the '
+                 'image into patches)')
+  return found

@@ -30,6 +30,7 @@ from jax import numpy as jp
 import ml_collections
 import numpy as np
 
+from imitation import config_rules as rules
 from imitation import atomic
 from imitation import envs
 from imitation import streams
@@ -341,9 +342,6 @@ _CHECK_FUNCTIONS = {
 def run_diagnosis(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
   """Runs the checks `config.diagnose.checks` names; writes diagnosis.md, plots, the
   quality scores (next to the dataset and in the workdir) and results.json."""
-  unknown = set(config.diagnose.checks) - set(CHECKS)
-  if unknown:
-    raise ValueError(f'diagnose.checks: unknown {sorted(unknown)}; known: {CHECKS}')
   run = run_lib.Run(config, workdir)
   d = _Diagnosis(config, run)
   logging.info('diagnosing %d episodes (%d transitions) of %s', len(d.episodes),
@@ -389,3 +387,10 @@ def _plot_drift(distance: np.ndarray, path: str) -> str:
   atomic.save_figure(fig, path, dpi=110)
   plt.close(fig)
   return path
+
+
+CONFIG_RULES = {
+    'diagnose.checks': rules.subset_of(CHECKS),
+    'diagnose.num_episodes': rules.positive_int(),
+    'diagnose.num_steps': rules.positive_int(),
+}

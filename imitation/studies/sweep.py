@@ -28,6 +28,7 @@ from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
 from absl import logging
 import ml_collections
 
+from imitation import config_rules as rules
 from imitation import atomic
 from imitation.errors import ConfigError
 from imitation.studies import common as study_common
@@ -315,3 +316,7 @@ def _plot(rows: Sequence[Dict[str, Any]], spec: Mapping[str, Any], path: str) ->
   fig.tight_layout()
   atomic.save_figure(fig, path)
   plt.close(fig)
+
+
+ENGINES = ('local', 'ray')
+CONFIG_RULES = {'study.engine': rules.one_of(ENGINES)}

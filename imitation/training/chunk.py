@@ -6,7 +6,6 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 import jax
 from jax import numpy as jp
 from jax.sharding import Mesh
-import ml_collections
 
 from imitation.data.device_dataset import DeviceDataset
 from imitation.training import members as members_lib
@@ -110,15 +109,13 @@ def make_stream_chunk(
                  out_shardings=(replicated, replicated), donate_argnums=0)
 
 
-def make_chunk(update: UpdateFn, config: ml_collections.ConfigDict, mesh: Mesh, *,
-               streaming: bool = False,
+def make_chunk(update: UpdateFn, mesh: Mesh, *, batch_size: int, steps_per_call: int,
+               unroll: int = 1, streaming: bool = False,
                members: Optional[Sequence[members_lib.Member]] = None) -> Callable[..., Any]:
-  """The chunk the host loop runs (`config` is the `train` section): `steps_per_call`
-  updates on batches sampled on device, or on a chunk of batches read from disk
-  (`streaming`); vmapped over `members`."""
+  """The chunk the host loop runs: `steps_per_call` updates on batches sampled on device,
+  or on a chunk of batches read from disk (`streaming`); vmapped over `members`."""
   if streaming:
-    return make_stream_chunk(
-        update, batch_size=config.batch_size, mesh=mesh, unroll=config.scan_unroll)
+    return make_stream_chunk(update, batch_size=batch_size, mesh=mesh, unroll=unroll)
   return make_train_chunk(
-      update, batch_size=config.batch_size, steps_per_call=config.steps_per_call, mesh=mesh,
-      unroll=config.scan_unroll, members=members_lib.axes(members) if members else ())
+      update, batch_size=batch_size, steps_per_call=steps_per_call, mesh=mesh,
+      unroll=unroll, members=members_lib.axes(members) if members else ())

@@ -21,6 +21,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from imitation import config_rules as rules
 from imitation import envs
 from imitation import streams
 from imitation.data import demonstrations
@@ -54,8 +55,6 @@ def is_sharded(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> bo
   """Whether the device-resident dataset is split over the mesh (`data.layout`): `auto`
   shards it when the mesh has more than one device, as it must across processes."""
   layout = config.data.get('layout', 'auto')
-  if layout not in LAYOUTS:
-    raise ConfigError(f'data.layout={layout!r}: expected auto, sharded or replicated')
   if layout == 'replicated' and jax.process_count() > 1:
     raise ConfigError('data.layout=replicated cannot span processes; use auto or sharded')
   return layout == 'sharded' or (layout == 'auto' and mesh.size > 1)
@@ -64,10 +63,7 @@ def is_sharded(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh) -> bo
 def is_streamed(config: ml_collections.ConfigDict) -> bool:
   """Whether training reads batches from disk (`data.pipeline=stream`) instead of holding
   the dataset in device memory (`device`, the default)."""
-  pipeline = config.data.get('pipeline', 'device')
-  if pipeline not in PIPELINES:
-    raise ConfigError(f'data.pipeline={pipeline!r}: expected device or stream')
-  return pipeline == 'stream'
+  return config.data.get('pipeline', 'device') == 'stream'
 
 
 def dataset_path(run: Any) -> str:
@@ -278,3 +274,6 @@ def members(run: Any, env: Any, members_: List[members_lib.Member]) -> TrainingI
       dataset, _first(data[0]['observation']),
       members_lib.stack([per_seed_normalization[m.seed] for m in members_]),
       data[0]['task_id'], info, env.action_size, per_seed=per_seed)
+
+
+CONFIG_RULES = {'data.layout': rules.one_of(LAYOUTS), 'data.pipeline': rules.one_of(PIPELINES)}

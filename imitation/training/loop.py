@@ -5,12 +5,13 @@ state it is given, so a run restored from a checkpoint continues where it stoppe
 """
 
 import time
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import jax
 import ml_collections
 import numpy as np
 
+from imitation import config_rules as rules
 from imitation import progress
 from imitation.data.device_dataset import DeviceDataset
 from imitation.data.streaming import Stream
@@ -19,17 +20,6 @@ from imitation.training import checkpoint as checkpoint_lib
 from imitation.training import members as members_lib
 from imitation.training import metric_writer
 from imitation.training import chunk as chunk_lib
-
-
-def check_train_config(config: ml_collections.ConfigDict) -> None:
-  """Step counts must be whole numbers of compiled chunks."""
-  for name in ('num_steps', 'eval_every', 'checkpoint_every'):
-    value = config[name]
-    if value <= 0 or value % config.steps_per_call:
-      raise ConfigError(
-          f'train.{name}={value} must be a positive multiple of '
-          f'train.steps_per_call={config.steps_per_call}'
-      )
 
 
 def check_finite(first_nonfinite: Dict[str, Any], chunk_start: int,
@@ -97,7 +87,6 @@ def fit(
     The final train state, and the metrics of the evaluation run at `config.num_steps`
     (None if this call did not reach it, e.g. stopped early or already finished).
   """
-  check_train_config(config)
   streaming = isinstance(dataset, Stream)
   if streaming and members:
     raise ConfigError('members (num_seeds > 1 or vmap) need data.pipeline=device')
@@ -151,3 +140,25 @@ def fit(
   bar.close()
   checkpointer.wait_until_finished()
   return state, final_eval
+
+
+CONFIG_RULES = {
+    'train.num_steps': rules.positive_int(),
+    'train.batch_size': rules.positive_int(),
+    'train.steps_per_call': rules.positive_int(),
+    'train.scan_unroll': rules.positive_int(),
+    'train.eval_every': rules.positive_int(),
+    'train.checkpoint_every': rules.positive_int(),
+    'train.keep_checkpoints': rules.positive_int(),
+}
+
+
+def config_problems(config) -> List[str]:
+  """Step counts are whole numbers of compiled chunks."""
+  train = rules.lookup(config, 'train')
+  if train is rules.MISSING or 'steps_per_call' not in train:
+    return []
+  return [f'train.{key}={train[key]}: expected a multiple of '
+          f'train.steps_per_call={train.steps_per_call}'
+          for key in ('num_steps', 'eval_every', 'checkpoint_every')
+          if key in train and train[key] % train.steps_per_call]

@@ -21,6 +21,7 @@ import numpy as np
 import optax
 import scipy.stats
 
+from imitation import config_rules as rules
 from imitation.errors import ConfigError
 
 # Hyperparameters a member may vary: name in the config -> the optax hyperparameter it sets
@@ -72,8 +73,6 @@ def config_at_seed(config: ml_collections.ConfigDict, seed: int) -> ml_collectio
 def members_of(config: ml_collections.ConfigDict) -> List[Member]:
   """The members `config.num_seeds` and `config.vmap` ask for (one for a plain run)."""
   num_seeds = int(config.get('num_seeds', 1))
-  if num_seeds < 1:
-    raise ConfigError(f'num_seeds={num_seeds}: expected at least 1')
   vmap = config.get('vmap') or {}
   name, values = vmap.get('name', ''), tuple(vmap.get('values', ()))
   if bool(name) != bool(values):
@@ -139,3 +138,6 @@ def summarize_metrics(metrics: Mapping[str, Any], members: Sequence[Member]) -> 
   summary['members'] = {m.label: {k: float(np.asarray(v)[m.index]) for k, v in metrics.items()}
                         for m in members}
   return summary
+
+
+CONFIG_RULES = {'seed': rules.an_int(), 'num_seeds': rules.positive_int()}

@@ -1,9 +1,10 @@
 """Optimizers and learning-rate schedules from the `optimizer` config section (optax)."""
 
-from typing import Sequence
+from typing import List, Sequence
 
 import ml_collections
 
+from imitation import config_rules as rules
 from imitation.errors import ConfigError
 import optax
 
@@ -12,22 +13,21 @@ def make_schedule(config: ml_collections.ConfigDict, num_steps: int,
                   learning_rate=None) -> optax.Schedule:
   """The config's schedule, peaking at `learning_rate` (default: `config.learning_rate`;
   an array when it is an injected hyperparameter)."""
+  rules.require(config, CONFIG_RULES, section='optimizer')  # the section, as declared below
   peak = config.learning_rate if learning_rate is None else learning_rate
   if config.schedule == 'constant':
     return optax.constant_schedule(peak)
-  if config.schedule == 'cosine' and not config.warmup_steps:
+  if not config.warmup_steps:  # cosine, the other of SCHEDULES
     return optax.cosine_decay_schedule(
         peak, decay_steps=num_steps, alpha=config.final_lr_fraction
     )
-  if config.schedule == 'cosine':
-    return optax.warmup_cosine_decay_schedule(
-        init_value=0.0,
-        peak_value=peak,
-        warmup_steps=config.warmup_steps,
-        decay_steps=num_steps,
-        end_value=peak * config.final_lr_fraction,
-    )
-  raise ConfigError(f'unknown schedule {config.schedule!r}; available: constant, cosine')
+  return optax.warmup_cosine_decay_schedule(
+      init_value=0.0,
+      peak_value=peak,
+      warmup_steps=config.warmup_steps,
+      decay_steps=num_steps,
+      end_value=peak * config.final_lr_fraction,
+  )
 
 
 def make_optimizer(
@@ -39,14 +39,10 @@ def make_optimizer(
   kept in the optimizer state (`optax.inject_hyperparams`), so runs vmapped over members
   (training/members.py) can each carry their own value into one compiled update.
   """
-  if config.name not in ('adam', 'adamw'):
-    raise ConfigError(f'unknown optimizer {config.name!r}; available: adam, adamw')
-
   def base(learning_rate, weight_decay):
     schedule = make_schedule(config, num_steps, learning_rate)
-    if config.name == 'adam':
-      return optax.adam(schedule)
-    return optax.adamw(schedule, weight_decay=weight_decay)
+    return {'adam': lambda: optax.adam(schedule),
+            'adamw': lambda: optax.adamw(schedule, weight_decay=weight_decay)}[config.name]()
 
   hyperparameters = {'learning_rate': config.learning_rate, 'weight_decay': config.weight_decay}
   unknown = set(injected) - set(hyperparameters)
@@ -60,3 +56,29 @@ def make_optimizer(
   if config.grad_clip_norm:
     optimizer = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), optimizer)
   return optimizer
+
+
+OPTIMIZERS = ('adam', 'adamw')
+SCHEDULES = ('constant', 'cosine')
+CONFIG_RULES = {
+    'optimizer.name': rules.one_of(OPTIMIZERS),
+    'optimizer.learning_rate': rules.positive_number(),
+    'optimizer.schedule': rules.one_of(SCHEDULES),
+    'optimizer.warmup_steps': rules.non_negative_int(),
+    'optimizer.final_lr_fraction': rules.fraction(),
+    'optimizer.weight_decay': rules.non_negative_number(),
+    'optimizer.grad_clip_norm': rules.non_negative_number(),
+}
+
+
+def config_problems(config) -> List[str]:
+  """Warm-up shorter than training; weight decay only where the optimizer applies it."""
+  found = []
+  warmup, steps = rules.lookup(config, 'optimizer.warmup_steps'), rules.lookup(config, 'train.num_steps')
+  if warmup is not rules.MISSING and steps is not rules.MISSING and warmup >= steps:
+    found.append(f'optimizer.warmup_steps={warmup}: expected fewer than train.num_steps={steps}')
+  decay, name = rules.lookup(config, 'optimizer.weight_decay'), rules.lookup(config, 'optimizer.name')
+  if name == 'adam' and rules.is_number(decay) and decay > 0:  # optax.adam has no decay
+    found.append(f'optimizer.weight_decay={decay}: has no effect with optimizer.name=\'adam\'; '
+                 'expected optimizer.name=adamw')
+  return found

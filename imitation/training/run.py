@@ -188,8 +188,11 @@ class Run:
       streams_batches = isinstance(dataset, streaming.Stream)
       key = (id(learner), streams_batches, tuple(members or ()))
       if key not in self._chunks:  # one compiled chunk per learner, reused by later fits
-        self._chunks[key] = chunk_lib.make_chunk(learner.update, self.config.train, self.mesh,
-                                                 streaming=streams_batches, members=members)
+        train = self.config.train
+        self._chunks[key] = chunk_lib.make_chunk(
+            learner.update, self.mesh, batch_size=train.batch_size,
+            steps_per_call=train.steps_per_call, unroll=train.scan_unroll,
+            streaming=streams_batches, members=members)
       state, final_eval = loop.fit(
           state, dataset, config=self.config.train,
           chunk=self._chunks[key],
