@@ -81,6 +81,19 @@ def _grasp_mixture(config: ml_collections.ConfigDict) -> None:
   config.network.max_scale = 0.25
 
 
+def _chunked(config: ml_collections.ConfigDict, head: str) -> None:
+  """`head` over chunks of 8 actions, 4 executed before replanning (Diffusion Policy's
+  receding horizon at this task's time scale: a sidestep is about 8 steps)."""
+  config.network.head = head
+  config.network.chunk.update(horizon=8, execute_steps=4)
+
+
+def _obstacle_mixture(config: ml_collections.ConfigDict) -> None:
+  """A per-step mixture: it can hold both ways round, but re-decides every step."""
+  config.network.head = 'mixture'
+  config.network.max_scale = 0.25
+
+
 def _binned_actions(config: ml_collections.ConfigDict) -> None:
   """Discrete actions: each (normalised) action dimension in 21 bins, cross-entropy."""
   config.network.head = 'categorical'
@@ -109,6 +122,10 @@ PRESETS = {
     'grasp_mixture': ('grasp_multimodal', _grasp_mixture),
     'reach_discrete': ('reach', _binned_actions),
     'reach_multi_task': ('reach_multi', _reach_multi_task),
+    'obstacle_mse': ('obstacle', _grasp_mse),
+    'obstacle_mixture': ('obstacle', _obstacle_mixture),
+    'obstacle_diffusion': ('obstacle', lambda config: _chunked(config, 'diffusion')),
+    'obstacle_flow': ('obstacle', lambda config: _chunked(config, 'flow')),
 }
 
 
@@ -214,7 +231,8 @@ def get_config(arg: str = 'reach', more_presets=()) -> ml_collections.ConfigDict
   config.network.vit = dict(patch_size=8, width=128, depth=4, num_heads=4)
   # slot_values: the values carry which entity they are (False: the entity's content alone)
   config.network.entities = dict(entity_size=4, width=64, slot_values=True)
-  config.network.head = 'deterministic'  # deterministic | gaussian | mixture | categorical
+  # deterministic | gaussian | mixture | categorical | diffusion | flow
+  config.network.head = 'deterministic'
   config.network.squash = False  # deterministic head: tanh on the (normalised) action
   # Gaussian / mixture scale range (normalised action units); the floor keeps the NLL from
   # rewarding ever-narrower components.
@@ -226,6 +244,26 @@ def get_config(arg: str = 'reach', more_presets=()) -> ml_collections.ConfigDict
   config.network.num_bins = 21  # categorical: bins per action dimension on [bin_low, bin_high]
   config.network.bin_low = -3.0
   config.network.bin_high = 3.0
+  # Generative heads (networks/generative.py): a denoiser MLP (width x depth residual FiLM
+  # blocks) over the action (or the flattened chunk), conditioned on the features.
+  # diffusion: DDPM noise prediction over train_steps, sampled by ddim (deterministic) or
+  # ddpm at inference_steps evenly spaced steps; schedule cosine | linear; clip_sample > 0
+  # clips the predicted clean action to +-clip_sample (normalised units; 0: off): at the
+  # first steps the signal fraction is ~1e-7 and an unclipped estimate amplifies the
+  # denoiser's error a thousandfold (Diffusion Policy clips its [-1, 1] actions alike).
+  config.network.diffusion = dict(width=256, depth=3, train_steps=100, inference_steps=10,
+                                  schedule='cosine', sampler='ddim', clip_sample=3.0)
+  # flow: rectified flow (velocity from noise to action), inference_steps Euler steps.
+  config.network.flow = dict(width=256, depth=3, inference_steps=10)
+  # Action chunking (every head): the policy predicts the next `horizon` actions, executes
+  # `execute_steps` of them, then replans (receding horizon); temporal_ensemble (ACT)
+  # replans every step (execute_steps=1) and executes the average of every chunk's
+  # prediction for this step, chunk i steps old weighted exp(-ensemble_decay * i).
+  config.network.chunk = dict(horizon=1, execute_steps=1, temporal_ensemble=False,
+                              ensemble_decay=0.01)
+  # The policy reads this many observations (this one and those before it; the episode
+  # start repeats the first), in training and when acting.
+  config.network.observation_history = 1
   # Task conditioning on obs['task_id'] (multi-task environments): fusion none | concat |
   # film. The embedding sums, concatenates or multiplies one vector per factor value;
   # factor_sizes lists each factor's number of values (their product: the number of task ids).
@@ -256,6 +294,9 @@ def get_config(arg: str = 'reach', more_presets=()) -> ml_collections.ConfigDict
   config.train.eval_every = 5_000
   config.train.checkpoint_every = 5_000
   config.train.keep_checkpoints = 2
+  # An exponential moving average of the weights (0: off): evaluated and exported instead
+  # of the live weights, checkpointed with them; the decay ramps up as (1 + t) / (10 + t).
+  config.train.ema_decay = 0.0
 
   config.eval = ml_collections.ConfigDict()
   config.eval.num_episodes = 256
@@ -264,6 +305,8 @@ def get_config(arg: str = 'reach', more_presets=()) -> ml_collections.ConfigDict
   config.eval.policy_dir = ''  # '' = WORKDIR/policy
   config.eval.video_episodes = 4
   config.eval.video_size = 128
+  # Diffusion / flow policies: sample in this many steps instead of the trained number (0).
+  config.eval.inference_steps = 0
 
   if preset is not None:
     preset(config)

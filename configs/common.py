@@ -37,6 +37,9 @@ TASKS = {
     'grasp_multimodal': dict(
         kwargs=dict(multimodal_fraction=0.5, image_size=0), horizon=1, num_demos=2048
     ),
+    # Around a disk on the left or the right, chosen per episode (imitation/envs/obstacle.py):
+    # per-step heads average or switch between the two ways; action chunks commit to one.
+    'obstacle': dict(kwargs=dict(start_spread=0.05, image_size=0), horizon=60, num_demos=256),
     'reach_multi': dict(
         # Holding out task 0 in sector 0 lets a run measure success on that novel pair.
         kwargs=dict(num_targets=3, held_out=((0, 0),), mode='train', image_size=0),

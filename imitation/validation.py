@@ -29,9 +29,11 @@ from imitation.evaluation import quality
 from imitation.networks import augmentation
 from imitation.networks import conditioning
 from imitation.networks import encoders
+from imitation.networks import generative
 from imitation.networks import policy
 from imitation.studies import diagnose
 from imitation.studies import sweep
+from imitation.training import ema
 from imitation.training import inputs
 from imitation.training import loop
 from imitation.training import members
@@ -39,8 +41,8 @@ from imitation.training import optimizers
 
 # Every module that declares config rules, lowest floor first.
 DECLARING = (registry, collect, demonstrations, formats, mixtures, normalization, data_quality,
-             streaming, augmentation, conditioning, encoders, policy, inputs, loop, members,
-             optimizers, evaluate, quality, dagger, multitask, diagnose, sweep)
+             streaming, augmentation, conditioning, encoders, generative, policy, ema, inputs,
+             loop, members, optimizers, evaluate, quality, dagger, multitask, diagnose, sweep)
 
 
 def _gather() -> Dict[str, config_rules.Rule]:

@@ -13,7 +13,7 @@ from imitation.evaluation.evaluator import Evaluator
 
 # The suite's members are the tasks here; tests/test_suite.py covers the suite itself.
 TASKS = sorted(t for t in common.TASKS if t != 'suite')
-STATE_SIZES = {
+STATE_SIZES = {'obstacle': 4,
     'reach': 10, 'drive': 10, 'push': 14, 'grasp': 9, 'grasp_multimodal': 9, 'reach_multi': 14,
     'tabletop': 24,
 }

@@ -73,14 +73,15 @@ def test_masked_loss_ignores_padded_action_dimensions():
   batch = {'observation': observation, 'action': action}
   changed = {'observation': observation, 'action': action.copy()}
   changed['action'][:, 1:] += 100.0  # what the padded dimensions hold must not matter
-  nll, mse = bc.negative_log_likelihood(params, policy, normalization, batch)
-  nll_changed, mse_changed = bc.negative_log_likelihood(params, policy, normalization, changed)
+  nll, metrics = bc.per_example_loss(params, policy, normalization, batch)
+  nll_changed, metrics_changed = bc.per_example_loss(params, policy, normalization, changed)
+  mse, mse_changed = metrics['action_mse'], metrics_changed['action_mse']
   np.testing.assert_allclose(nll, nll_changed, rtol=1e-5)
   assert float(mse) == pytest.approx(float(mse_changed), rel=1e-5)
   # Without the mask the same change dominates the loss.
   unmasked = {'observation': {k: v for k, v in observation.items() if k != 'action_mask'},
               'action': changed['action']}
-  assert float(jp.mean(bc.negative_log_likelihood(params, policy, normalization, unmasked)[0])
+  assert float(jp.mean(bc.per_example_loss(params, policy, normalization, unmasked)[0])
                ) > 10 * float(jp.mean(nll))
 
 

@@ -51,10 +51,11 @@ from imitation.data import transitions as transitions_lib
 from imitation.envs import rollout as rollout_lib
 from imitation.errors import ConfigError
 from imitation.evaluation.evaluator import Evaluator
+from imitation.networks import policy as policy_lib
 from imitation.training import distributed
 from imitation.training import inputs as inputs_lib
 from imitation.training import run as run_lib
-from imitation.training.learner import Learner
+from imitation.training.learner import Learner, example_observation
 
 ALGORITHM = 'dagger'
 VARIANTS = ('classic', 'intervention', 'ensemble')
@@ -282,7 +283,10 @@ def _set_up(config: ml_collections.ConfigDict, run: run_lib.Run, collected_round
       env=env, observation_spec=observation_spec, learner=learner, dataset_path=dataset_path,
       num_demos=len(demo_episodes),
       num_demo_steps=int(demos['action'].shape[0]),
-      example_observations=demos['observation'], normalization=inputs_lib.normalization(config, demos),
+      example_observations=policy_lib.history_of_first(
+          example_observation(demos['observation']),
+          policy_lib.observation_history(config.network)),
+      normalization=inputs_lib.normalization(config, demos),
       collect=collect,
       evaluator=Evaluator(env, learner.act, config.eval.num_episodes, config.env.horizon),
       eval_key=run.key(streams.EVAL), episodes=episodes,

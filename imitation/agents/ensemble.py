@@ -57,7 +57,8 @@ def make_update(policy: Policy, optimizer: optax.GradientTransformation,
     indices = jax.random.randint(rng_resample, (batch_size,), 0, batch_size)
     batch = jax.tree.map(lambda x: jp.take(x, indices, axis=0), batch)
     batch = bc.augment(batch, rng_shift, random_shift_pad)
-    return gradient_step(loss_fn, optimizer, params, opt_state, policy, normalization, batch)
+    return gradient_step(loss_fn, optimizer, params, opt_state, policy, normalization, batch,
+                         bc.loss_key(rng_shift))
 
   def update(state: TrainState, batch: Dict[str, Any], rng: jax.Array):
     num_members = jax.tree.leaves(state.params)[0].shape[0]

@@ -54,9 +54,10 @@ LOSS_WEIGHTS = ('uniform', 'fixed', 'inverse_frequency', 'success_rate', 'uncert
 
 @flax.struct.dataclass
 class MultiTaskState(TrainState):
-  task_weights: jax.Array  # float32 [num_task_ids]: the loss weight of each task id
-  task_success: jax.Array  # float32 [num_tasks]: smoothed success; < 0 before any evaluation
-  task_log_variance: jax.Array  # float32 [num_tasks]: learned by the `uncertainty` rule
+  # Defaults only because TrainState's last field has one; `init` sets every one.
+  task_weights: jax.Array = None  # float32 [num_task_ids]: the loss weight of each task id
+  task_success: jax.Array = None  # float32 [num_tasks]: smoothed success; < 0 before any eval
+  task_log_variance: jax.Array = None  # float32 [num_tasks]: learned by the `uncertainty` rule
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,11 +140,12 @@ def weighted_loss(
     policy: policy_lib.Policy,
     normalization: normalization_lib.Normalization,
     batch: Dict[str, Any],
+    rng: Optional[jax.Array] = None,
 ) -> Tuple[jax.Array, Dict[str, jax.Array]]:
-  """BC's negative log-likelihood with each example weighted by `batch['weight']`."""
-  nll, mse = bc.negative_log_likelihood(params, policy, normalization, batch)
+  """BC's per-example loss with each example weighted by `batch['weight']`."""
+  nll, metrics = bc.per_example_loss(params, policy, normalization, batch, rng)
   loss = jp.mean(batch['weight'] * nll)
-  return loss, {'loss': loss, 'nll': jp.mean(nll), 'action_mse': mse, 'per_example_nll': nll}
+  return loss, {'loss': loss, 'nll': jp.mean(nll), **metrics, 'per_example_nll': nll}
 
 
 def uncertainty_loss(
@@ -151,14 +153,17 @@ def uncertainty_loss(
     policy: policy_lib.Policy,
     normalization: normalization_lib.Normalization,
     batch: Dict[str, Any],
+    rng: Optional[jax.Array] = None,
+    *,
     log_variance_range: Tuple[float, float],
 ) -> Tuple[jax.Array, Dict[str, jax.Array]]:
-  """Kendall et al.: mean of exp(-s_t) * nll + s_t, s_t the example's task's log-variance."""
+  """Kendall et al.: mean of exp(-s_t) * nll + s_t, s_t the example's task's log-variance
+  (nll: BC's per-example loss, whatever the head)."""
   params, log_variance = params_and_log_variance
-  nll, mse = bc.negative_log_likelihood(params, policy, normalization, batch)
+  nll, metrics = bc.per_example_loss(params, policy, normalization, batch, rng)
   s = jp.clip(log_variance, *log_variance_range)[batch['group']]
   loss = jp.mean(jp.exp(-s) * nll + s)
-  return loss, {'loss': loss, 'nll': jp.mean(nll), 'action_mse': mse, 'per_example_nll': nll}
+  return loss, {'loss': loss, 'nll': jp.mean(nll), **metrics, 'per_example_nll': nll}
 
 
 def make_update(policy, optimizer, groups: TaskGroups, random_shift_pad: int = 0,
@@ -175,13 +180,13 @@ def make_update(policy, optimizer, groups: TaskGroups, random_shift_pad: int = 0
       batch = {**batch, 'weight': state.task_weights[task_id]}
       params, opt_state, metrics = gradient_step(
           weighted_loss, optimizer, state.params, state.opt_state, policy,
-          state.normalization, batch)
+          state.normalization, batch, bc.loss_key(rng))
       state = state.replace(params=params, opt_state=opt_state)
     else:
       (params, log_variance), opt_state, metrics = gradient_step(
           functools.partial(uncertainty_loss, log_variance_range=log_variance_range),
           optimizer, (state.params, state.task_log_variance), state.opt_state, policy,
-          state.normalization, {**batch, 'group': group})
+          state.normalization, {**batch, 'group': group}, bc.loss_key(rng))
       state = state.replace(params=params, opt_state=opt_state, task_log_variance=log_variance)
     metrics.update(_per_task_means(metrics.pop('per_example_nll'), group, groups.names))
     return state.replace(step=state.step + 1), metrics

@@ -25,6 +25,7 @@ from imitation import streams
 from imitation.errors import ConfigError
 from imitation.evaluation import evaluator as evaluator_lib
 from imitation.evaluation import offline
+from imitation.training import ema
 from imitation.training import inputs as inputs_lib
 from imitation.training import members as members_lib
 from imitation.training import run as run_lib
@@ -64,7 +65,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, make_learner: MakeLea
   else:
     data = inputs_lib.closed_loop(run, env)
   logging.info('training data: %s', data.info)
-  learner = make_learner(config, data.action_size)
+  learner = ema.with_ema(make_learner(config, data.action_size),
+                        config.train.get('ema_decay', 0.0))
   if stacked:
     scoring = _members_scoring(config, env, learner, data, members)
     keys = members_lib.stack([streams.key(m.seed, streams.INIT) for m in members])

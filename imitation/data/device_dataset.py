@@ -12,6 +12,11 @@ import jax
 from jax import numpy as jp
 import numpy as np
 
+from imitation.data import windows as windows_lib
+from imitation.envs.base import STATIC_OBSERVATION_KEYS
+
+WINDOWS = 'windows'  # the data key of the rows' window indices (data/windows.py)
+
 
 def _pad_rows(x: Any, rows: int) -> np.ndarray:
   """`x` with zero rows appended up to `rows` (padding that is never sampled)."""
@@ -124,7 +129,12 @@ class DeviceDataset:
     return cls(data=put(data), size=rows, cdf=None if cdf is None else put(cdf), stacked=True)
 
   def sample(self, rng: jax.Array, batch_size: int) -> Dict[str, Any]:
-    """A sampled batch (with replacement), for use inside jit."""
+    """A sampled batch (with replacement), for use inside jit.
+
+    With `data['windows']` (row indices of each row's action chunk and observation
+    history, data/windows.py) the batch's `action` is [batch, H, A] with its `chunk_mask`,
+    and its observations (but the static keys) are [batch, n, ...]: gathered here, so the
+    dataset holds each step once."""
     if self.counts is not None:
       return self._sample_shards(rng, batch_size)
     if self.cdf is None:
@@ -132,10 +142,24 @@ class DeviceDataset:
     else:
       draws = jax.random.uniform(rng, (batch_size,)) * self.cdf[-1]
       indices = jp.minimum(jp.searchsorted(self.cdf, draws, side='right'), self.size - 1)
-    return jax.tree.map(lambda x: jp.take(x, indices, axis=0), self.data)
+    batch = jax.tree.map(lambda x: jp.take(x, indices, axis=0), self.data)
+    windows = batch.pop(WINDOWS, None)
+    if not windows:
+      return batch
+    if windows_lib.FUTURE_INDEX in windows:
+      batch['action'] = jp.take(self.data['action'], windows[windows_lib.FUTURE_INDEX], axis=0)
+      batch[windows_lib.CHUNK_MASK] = windows[windows_lib.CHUNK_MASK]
+    if windows_lib.PAST_INDEX in windows:
+      past = windows[windows_lib.PAST_INDEX]
+      batch['observation'] = {
+          k: v if k in STATIC_OBSERVATION_KEYS else jp.take(self.data['observation'][k], past,
+                                                            axis=0)
+          for k, v in batch['observation'].items()}
+    return batch
 
   def _sample_shards(self, rng: jax.Array, batch_size: int) -> Dict[str, Any]:
-    """Each shard draws batch_size / num_shards of its own rows; shard-major batch order."""
+    """Each shard draws batch_size / num_shards of its own rows; shard-major batch order
+    (windows are not supported: their indices are the whole dataset's rows)."""
     num_shards = self.counts.shape[0]
     per_shard = batch_size // num_shards
     keys = jax.random.split(rng, num_shards)

@@ -14,6 +14,7 @@ with contextlib.redirect_stdout(io.StringIO()):
 
 from imitation.envs import drive
 from imitation.envs import grasp
+from imitation.envs import obstacle
 from imitation.envs import push
 from imitation.envs import reach
 from imitation.envs import reach_multi
@@ -28,6 +29,7 @@ register('reach', reach.Reach)
 register('drive', drive.Drive)
 register('push', push.Push)
 register('grasp', grasp.Grasp)
+register('obstacle', obstacle.Obstacle)
 register('reach_multi', reach_multi.ReachMulti)
 register('tabletop', tabletop.Tabletop)
 register('suite', suite.make_suite)

@@ -10,6 +10,10 @@ import numpy as np
 
 ExpertFn = Callable[[State, jax.Array], jax.Array]
 
+# Observation keys that stay the same through an episode (which task, which action
+# dimensions are real): an observation history (networks/policy.py) does not stack them.
+STATIC_OBSERVATION_KEYS = ('task_id', 'action_mask')
+
 
 class ImitationTask(abc.ABC):
   """Mixin for Brax environments used as imitation-learning tasks.

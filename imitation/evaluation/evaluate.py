@@ -15,6 +15,7 @@ from imitation.errors import ConfigError
 from imitation.evaluation import acting
 from imitation.evaluation import video
 from imitation.evaluation.evaluator import Evaluator
+from imitation.networks import policy as policy_lib
 from imitation.training import checkpoint as checkpoint_lib
 from imitation.training import metric_writer
 from imitation.training import run as run_lib
@@ -84,6 +85,8 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]:
       )
     policy, policy_params, policy_config = checkpoint_lib.load_policy(policy_dir)
     algorithm = policy_config.get('algorithm', 'policy')
+    if config.eval.get('inference_steps', 0):
+      policy = policy_lib.with_inference_steps(policy, config.eval.inference_steps)
     act = acting.make_act_fn(policy, deterministic=config.eval.deterministic)
     evaluator = Evaluator(env, act, config.eval.num_episodes, config.env.horizon)
     fields = dict(policy_dir=policy_dir, **evaluator.versus_expert(policy_params, key))
@@ -108,4 +111,5 @@ CONFIG_RULES = {
     'eval.num_episodes': rules.positive_int(),
     'eval.video_episodes': rules.non_negative_int(),
     'eval.video_size': rules.positive_int(),
+    'eval.inference_steps': rules.non_negative_int(),
 }

@@ -105,8 +105,10 @@ def check_action_space(transitions: Mapping[str, Any], config: ml_collections.Co
   if multimodal and unimodal_head:
     problems.append(f'multimodal: at {spread:.0%} of held-out states the mean action is '
                     f'{section.mode_to_mean_likelihood:g}x less likely than the likeliest')
-    suggestions.append('a mixture head (--config.network.head=mixture): the '
-                       f'{config.network.head} head averages the modes')
+    suggestions.append('a mixture, diffusion or flow head (--config.network.head=mixture, '
+                       'diffusion or flow; with --config.network.chunk.horizon for actions '
+                       f'that follow one mode for many steps): the {config.network.head} '
+                       'head averages the modes')
   elif multimodal:
     notes.append(f'multimodal (the mean action unlikely at {spread:.0%} of held-out '
                  f'states), which the {config.network.head} head can represent')

@@ -29,8 +29,10 @@ from imitation.data import mixtures
 from imitation.data import normalization as normalization_lib
 from imitation.data import streaming
 from imitation.data import transitions as transitions_lib
-from imitation.data.device_dataset import DeviceDataset
+from imitation.data import windows as windows_lib
+from imitation.data.device_dataset import WINDOWS, DeviceDataset
 from imitation.errors import ConfigError
+from imitation.networks import policy as policy_lib
 from imitation.training import distributed
 from imitation.training import members as members_lib
 from imitation.training import sharding
@@ -97,7 +99,7 @@ def device_dataset(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
   the config's task mixture (`data.task_mixture` over the env's `task_names`, see
   `data.mixtures`); replicated, or split into one shard per device (`is_sharded`).
   A replicated dataset is padded to `capacity` rows if given (see `DeviceDataset`)."""
-  data = {'observation': transitions['observation'], 'action': transitions['action']}
+  data = training_rows(config, transitions)
   section = config.data
   mixture = section.get('task_mixture', 'size'), section.get('task_shares', ())
 
@@ -112,6 +114,10 @@ def device_dataset(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
     return DeviceDataset.from_numpy(data, sharding.replicated(mesh),
                                     row_weights=weights_of(transitions['task_id']),
                                     capacity=capacity)
+  if WINDOWS in data:
+    raise ConfigError('action chunks and observation histories (network.chunk.horizon, '
+                      'network.observation_history > 1) need a replicated dataset: set '
+                      'data.layout=replicated (one process)')
   # Each shard mixes its own rows: every device's part of a batch follows the mixture.
   num_shards = mesh.size
   shard_of_row = transitions['episode_index'] % num_shards
@@ -127,9 +133,23 @@ def device_dataset(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
       size=size, row_weights=None if weights[0] is None else weights)
 
 
-def _first(observations: Dict[str, Any]) -> Dict[str, Any]:
-  """A copy of the first observation (as a batch of one), so the host arrays can go."""
-  return jax.tree.map(lambda x: x[:1].copy(), observations)
+def training_rows(config: ml_collections.ConfigDict,
+                  transitions: Mapping[str, Any]) -> Dict[str, Any]:
+  """What a device dataset holds of `transitions`: observations, actions and, for a policy
+  over action chunks or observation histories, each row's window indices
+  (`data.windows`; `DeviceDataset.sample` gathers them)."""
+  rows = {'observation': transitions['observation'], 'action': transitions['action']}
+  windows = windows_lib.window_indices(
+      transitions['episode_index'], policy_lib.action_horizon(config.network),
+      policy_lib.observation_history(config.network))
+  return {**rows, WINDOWS: windows} if windows else rows
+
+
+def _first(config: ml_collections.ConfigDict, observations: Dict[str, Any]) -> Dict[str, Any]:
+  """A copy of the first observation (as a batch of one), so the host arrays can go; with
+  an observation history, as the history of an episode's first step."""
+  first = {k: v[:1].copy() for k, v in observations.items()}
+  return policy_lib.history_of_first(first, policy_lib.observation_history(config.network))
 
 
 def _counts(info: Mapping[str, Any], path: str) -> Dict[str, Any]:
@@ -166,6 +186,10 @@ def stream(run: Any, path: str) -> Tuple[Dict[str, Any], streaming.Stream]:
   Returns the conversion's metadata (counts, moments, task counts) and the `Stream`.
   """
   config, section = run.config, run.config.data
+  if (policy_lib.action_horizon(config.network) > 1
+      or policy_lib.observation_history(config.network) > 1):
+    raise ConfigError('data.pipeline=stream reads single transitions: action chunks and '
+                      'observation histories need data.pipeline=device')
   if section.get('task_mixture', 'size') != 'size':
     raise ConfigError('data.pipeline=stream samples every transition alike: '
                       f'data.task_mixture={section.task_mixture!r} needs data.pipeline=device')
@@ -207,7 +231,7 @@ def closed_loop(run: Any, env: Any) -> TrainingInput:
   # Only the device copy outlives this call: the host arrays go once it is made.
   return TrainingInput(
       device_dataset(run.config, run.mesh, transitions, envs.task_names(env)),
-      _first(transitions['observation']), normalization(run.config, transitions),
+      _first(run.config, transitions['observation']), normalization(run.config, transitions),
       distributed.gather_rows(transitions['task_id']), _counts(info, path), env.action_size)
 
 
@@ -226,7 +250,7 @@ def offline(run: Any) -> TrainingInput:
   split_rng = np.random.default_rng(np.asarray(jax.random.key_data(run.key(streams.HOLDOUT))))
   train, heldout, info = demonstrations.load_holdout_split(config, path, split_rng)
   return TrainingInput(
-      device_dataset(config, run.mesh, train), _first(train['observation']),
+      device_dataset(config, run.mesh, train), _first(config, train['observation']),
       normalization(config, train), train['task_id'],
       {**_counts(info, path), 'num_heldout_demos': info['num_heldout_demos']},
       int(train['action'].shape[-1]), heldout=heldout)
@@ -260,9 +284,8 @@ def members(run: Any, env: Any, members_: List[members_lib.Member]) -> TrainingI
   if shared:
     dataset = device_dataset(config, run.mesh, data[0])
   else:
-    dataset = DeviceDataset.stack(
-        [{'observation': d['observation'], 'action': d['action']} for d in data],
-        sharding.replicated(run.mesh))
+    dataset = DeviceDataset.stack([training_rows(config, d) for d in data],
+                                  sharding.replicated(run.mesh))
   per_seed = {s: info for s, (_, info) in by_seed.items()}
   info = {'num_demos': int(np.mean([per_seed[m.seed]['num_demos'] for m in members_])),
           'num_transitions': int(np.mean([per_seed[m.seed]['num_transitions']
@@ -271,7 +294,7 @@ def members(run: Any, env: Any, members_: List[members_lib.Member]) -> TrainingI
                      else os.path.join(run.workdir, 'seed_*', 'demos')}
   # Only the device copy outlives this call: the host transitions go once it is made.
   return TrainingInput(
-      dataset, _first(data[0]['observation']),
+      dataset, _first(config, data[0]['observation']),
       members_lib.stack([per_seed_normalization[m.seed] for m in members_]),
       data[0]['task_id'], info, env.action_size, per_seed=per_seed)
 

@@ -230,7 +230,7 @@ class Run:
     """workdir/policy (policy/<label> for a `member` of a stacked state): what
     `checkpoint.load_policy` needs to act elsewhere (every process takes part in saving
     the params, as orbax asks; process 0 writes the JSON)."""
-    params, normalization, config, extra = state.params, state.normalization, self.config, {}
+    (params, normalization), config, extra = state.policy_params, self.config, {}
     if member is not None:
       params = members_lib.unstack(params, member.index)
       normalization = members_lib.unstack(normalization, member.index)

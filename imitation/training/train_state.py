@@ -16,8 +16,12 @@ class TrainState:
   opt_state: optax.OptState
   rng: jax.Array  # the run's key stream; split by the loop, never reused
   normalization: Normalization  # fixed statistics of the training data
+  # The moving average of `params` (training/ema.py), when `train.ema_decay` > 0: what is
+  # evaluated and exported instead of the live weights.
+  ema_params: Any = None
 
   @property
   def policy_params(self):
-    """What an act function needs: the network parameters and the normalisation."""
-    return (self.params, self.normalization)
+    """What an act function needs: the network parameters (their moving average, if kept)
+    and the normalisation."""
+    return (self.params if self.ema_params is None else self.ema_params, self.normalization)
