@@ -144,8 +144,9 @@ BAD_COMMAND_LINES = [
     (['--config=configs/nope.py', '--workdir=w'],
      "cannot load --config=configs/nope.py: [Errno 2] No such file or directory: 'configs/nope.py'"),
     (['--config=configs/bc.py:nope', '--workdir=w'],
-     "unknown task or preset 'nope' (tasks: drive, grasp, grasp_multimodal, push, reach, "
-     'reach_multi, suite, tabletop; presets: grasp_mixture, grasp_mse, offline, push_image, '
+     "unknown task or preset 'nope' (tasks: drive, grasp, grasp_multimodal, obstacle, push, "
+     'reach, reach_multi, suite, tabletop; presets: grasp_mixture, grasp_mse, '
+     'obstacle_diffusion, obstacle_flow, obstacle_mixture, obstacle_mse, offline, push_image, '
      'reach_discrete, reach_image, reach_multi_task)'),
     (['--config=configs/bc.py:reach,nope=3', '--workdir=w'], "unknown config arg 'nope'"),
     (['--config=configs/bc.py:reach', '--config.nope=1', '--workdir=w'], 'unknown config key nope'),
