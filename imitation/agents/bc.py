@@ -113,15 +113,7 @@ def augment(batch: Dict[str, Any], rng: jax.Array, random_shift_pad: int) -> Dic
   if not random_shift_pad or 'image' not in batch['observation']:
     return batch
   observation = dict(batch['observation'])
-  image = observation['image']
-  if image.ndim == 5:  # a history [B, n, H, W, C]: every frame of an example shifted alike
-    frames = jp.moveaxis(image, 1, -2).reshape(image.shape[:1] + image.shape[2:4] + (-1,))
-    shifted = augmentation.random_shift(rng, frames, random_shift_pad)
-    image = jp.moveaxis(shifted.reshape(frames.shape[:3] + image.shape[1:2] + image.shape[-1:]),
-                        -2, 1)
-  else:
-    image = augmentation.random_shift(rng, image, random_shift_pad)
-  observation['image'] = image
+  observation['image'] = augmentation.random_shift(rng, observation['image'], random_shift_pad)
   return {**batch, 'observation': observation}
 
 
