@@ -4,12 +4,14 @@
 
 Updates/s: BC updates (batch 256, state 4, action 2, the config's 256x256 MLP encoder and
 a 256-wide, 3-deep denoiser) fused into one compiled scan, for each head, on one action
-(H=1) and on chunks of 8. Latency: one jitted act call at batch 1 (an action, or a chunk
+(H=1) and on chunks of 8, with XLA's count of an update's floating-point operations and
+the rate they run at (the profile of where the time goes). Latency: one jitted act call at batch 1 (an action, or a chunk
 of 8) at 1, 10 and 100 denoising steps. Prints one JSON line per figure.
 """
 
 import json
 import time
+from typing import Tuple
 
 from absl import app
 from absl import flags
@@ -50,7 +52,7 @@ def _timed(fn, *args, repeats):
   return (time.perf_counter() - start) / repeats
 
 
-def updates_per_second(head: str, horizon: int) -> float:
+def updates_per_second(head: str, horizon: int) -> Tuple[float, float]:
   config = _config(head, horizon)
   policy = policy_lib.make_policy(config.network, ACTION)
   optimizer = optimizers.make_optimizer(config.optimizer, config.train.num_steps)
@@ -72,7 +74,11 @@ def updates_per_second(head: str, horizon: int) -> float:
       return update(state, dataset.sample(rng_sample, BATCH), rng_update)[0], None
     return jax.lax.scan(body, state, jax.random.split(state.rng, _STEPS.value))[0]
 
-  return _STEPS.value / _timed(chunk, state, repeats=_CALLS.value)
+  # XLA's count of one update's floating-point operations: where the time goes.
+  one = jax.jit(update).lower(state, dataset.sample(jax.random.PRNGKey(1), BATCH),
+                              jax.random.PRNGKey(2)).compile().cost_analysis()
+  one = one[0] if isinstance(one, (list, tuple)) else one
+  return _STEPS.value / _timed(chunk, state, repeats=_CALLS.value), float(one['flops'])
 
 
 def latency_ms(head: str, horizon: int, steps: int) -> float:
@@ -95,10 +101,12 @@ def main(argv):
   for horizon in (1, 8):
     baseline = None
     for head in _HEADS.value:
-      speed = updates_per_second(head, horizon)
+      speed, flops = updates_per_second(head, horizon)
       baseline = baseline or speed
       print(json.dumps({'figure': 'updates_per_second', 'head': head, 'horizon': horizon,
                         'value': round(speed, 1), 'vs_first_head': round(speed / baseline, 3),
+                        'mflop_per_update': round(flops / 1e6, 1),
+                        'achieved_gflop_per_s': round(speed * flops / 1e9, 2),
                         'device': device}), flush=True)
   for head in _HEADS.value:
     generative = head in policy_lib.GENERATIVE_HEADS

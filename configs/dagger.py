@@ -24,7 +24,7 @@ def get_config(arg: str = 'drive') -> ml_collections.ConfigDict:
   config.train.checkpoint_every = 10_000
 
   config.dagger = ml_collections.ConfigDict()
-  config.dagger.variant = 'classic'  # classic | intervention | ensemble
+  config.dagger.variant = 'classic'  # classic | intervention | ensemble | sampled
   config.dagger.num_rounds = 4  # DAgger rounds after round 0 (BC on the demos)
   config.dagger.episodes_per_round = 4  # learner rollouts per round
   config.dagger.warm_start = False  # retrain from scratch each round (Ross et al.)
@@ -36,11 +36,13 @@ def get_config(arg: str = 'drive') -> ml_collections.ConfigDict:
   )
   # Gated variants: the expert takes over above a threshold and hands back below
   # return_fraction x threshold. Actions are in environment units ([-1, 1] per dimension);
-  # uncertainty is the ensemble's std in normalised action units.
+  # uncertainty is the ensemble's std (or, for `sampled`, the std of num_samples actions
+  # sampled from the learner's head) in normalised action units.
   config.dagger.gate = dict(
       action_threshold=0.2,
       uncertainty_threshold=0.1,
       return_fraction=0.5,
+      num_samples=16,
   )
   config.dagger.ensemble = dict(num_members=5)
 

@@ -172,6 +172,15 @@ def test_ensemble_members_train_together_and_disagree():
   chex.assert_shape(action, (64, 1))
 
 
+def test_sampled_gate_needs_a_head_that_samples():
+  config = dagger_config.get_config('drive,debug')
+  config.dagger.variant = 'sampled'
+  with pytest.raises(ConfigError, match='deterministic head'):
+    dagger.check_config(config)
+  config.network.head = 'gaussian'
+  dagger.check_config(config)
+
+
 def test_unknown_variant_is_a_config_error(tmp_path):
   config = dagger_config.get_config('drive,debug')
   config.dagger.variant = 'hg'
@@ -195,12 +204,17 @@ def test_drift_from_reference_states_is_measured_per_step():
   np.testing.assert_allclose(drift['running'], [1.0, 0.5, 0.5, 0.5])
 
 
-@pytest.mark.parametrize('variant', ['classic', 'ensemble'])
+@pytest.mark.parametrize('variant', ['classic', 'ensemble', 'sampled'])
 def test_each_variant_runs_and_its_labels_are_what_the_dataset_holds(tmp_path, variant):
   config = dagger_config.get_config('drive,debug')
   config.dagger.variant = variant
   config.dagger.ensemble.num_members = 2
   config.dagger.gate.action_threshold = 0.05
+  if variant == 'sampled':  # a chunked flow policy, gated on the spread of its samples
+    config.network.head = 'flow'
+    config.network.flow.update(width=32, depth=1, inference_steps=2)
+    config.network.chunk.update(horizon=4, execute_steps=2)
+    config.dagger.gate.update(action_threshold=np.inf, num_samples=4)
   results = dagger.train(config, str(tmp_path))
   episodes, _ = rlds.load_episodes(os.path.join(str(tmp_path), dagger.DATASET_DIR))
   stored = sum(int(e['episode_metadata']['length']) for e in episodes)
@@ -210,4 +224,8 @@ def test_each_variant_runs_and_its_labels_are_what_the_dataset_holds(tmp_path, v
     assert [r['beta'] for r in results['rounds']] == [1.0, 0.5, 0.25]
   else:
     assert [r['beta'] for r in results['rounds']] == [1.0, 0.0, 0.0]
+    assert all(0 < r['expert_labels'] <= r['env_steps'] for r in results['rounds'][1:])
+  if variant == 'ensemble':
     assert not os.path.exists(os.path.join(str(tmp_path), 'policy'))  # no single network
+  if variant == 'sampled':  # one network: exported with its head and chunks
+    assert os.path.exists(os.path.join(str(tmp_path), 'policy'))

@@ -204,6 +204,30 @@ def test_device_dataset_gathers_chunks_and_histories():
   assert row.max() < rows  # the capacity padding is never sampled
 
 
+def test_sharded_dataset_gathers_each_shards_windows_from_its_own_rows():
+  # Two shards of whole episodes (as inputs.device_dataset splits them), unequal lengths;
+  # the action of a row is 100 * shard + its row, so a gather from the wrong shard shows.
+  episodes = [np.array([0, 0, 0, 1, 1]), np.array([2, 2, 2, 2])]
+  shards = [{'observation': {'state': np.arange(len(e), dtype=np.float32)[:, None]},
+             'action': 100.0 * s + np.arange(len(e), dtype=np.float32)[:, None],
+             WINDOWS: windows_lib.window_indices(e, 3, 2)} for s, e in enumerate(episodes)]
+  mesh = jax.sharding.Mesh(np.array(jax.devices()[:1] * 1), ('data',))
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  dataset = DeviceDataset.from_shards(shards, sharding, num_shards=2, rows=5, size=9)
+  batch = jax.jit(lambda key: dataset.sample(key, 64))(jax.random.PRNGKey(0))
+  chex.assert_shape(batch['action'], (64, 3, 1))
+  chex.assert_shape(batch['observation']['state'], (64, 2, 1))
+  for i in range(64):
+    shard = i // 32  # shard-major batch order
+    row = int(batch['observation']['state'][i, -1, 0])
+    expected = windows_lib.window_indices(episodes[shard], 3, 2)
+    np.testing.assert_array_equal(batch['action'][i, :, 0],
+                                  100.0 * shard + expected['future_index'][row])
+    np.testing.assert_array_equal(batch['chunk_mask'][i], expected['chunk_mask'][row])
+    np.testing.assert_array_equal(batch['observation']['state'][i, :, 0],
+                                  expected['past_index'][row])
+
+
 def test_chunk_targets_past_the_episode_end_add_no_loss():
   policy = policy_lib.make_policy(_network(chunk__horizon=3), action_dim=2)
   observation = {'state': jp.ones((4, 10))}
@@ -290,6 +314,31 @@ def test_history_starts_with_the_first_observation_repeated():
   policy_params = ({}, _identity(1, 3))
   actions = _act_over_time(policy, policy_params, steps=4, batch=1)[:, 0]
   np.testing.assert_array_equal(actions, [[0, 0, 0], [0, 0, 1], [0, 1, 2], [1, 2, 3]])
+
+
+def test_sampled_spread_is_the_heads_std_at_the_inputs_the_actor_saw():
+  class Spread(nn.Module):  # N(0, (0.1 (1 + x))^2) on each of [o_{t-2}, o_{t-1}, o_t]
+    @nn.compact
+    def __call__(self, features):
+      return distributions.DiagGaussian(jp.zeros_like(features), 0.1 * (1.0 + features))
+
+  policy = policy_lib.Policy(encoder=_StateEncoder(), head=Spread(), observation_history=3,
+                             action_dim=3)
+  policy_params = ({}, _identity(1, 3))
+  actor = acting.make_act_fn(policy)
+  spread = jax.jit(acting.make_spread_fn(policy, num_samples=4096))
+  state = actor.initial_state(policy_params, {'state': jp.zeros((2, 1))})
+  for t, history in enumerate([(0, 0, 0), (0, 0, 1), (0, 1, 2)]):
+    observation = {'state': jp.full((2, 1), float(t))}
+    _, state = actor(policy_params, observation, state, jax.random.PRNGKey(t))
+    got = spread(policy_params, observation, state, jax.random.PRNGKey(10 + t))
+    chex.assert_shape(got, (2,))
+    np.testing.assert_allclose(got, 0.1 * (1.0 + np.mean(history)), rtol=0.05)
+  point = policy_lib.Policy(encoder=_StateEncoder(), head=heads.DeterministicHead(1))
+  point_params = (point.init(jax.random.PRNGKey(0), {'state': jp.zeros((1, 1))}),
+                  _identity(1, 1))
+  np.testing.assert_array_equal(acting.make_spread_fn(point, 8)(
+      point_params, {'state': jp.ones((2, 1))}, (), jax.random.PRNGKey(0)), [0.0, 0.0])
 
 
 def test_rollout_of_a_chunked_diffusion_policy_compiles_its_step_once():

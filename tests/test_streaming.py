@@ -12,6 +12,7 @@ from imitation.agents import bc
 from imitation.data import normalization
 from imitation.data import streaming
 from imitation.data import transitions as transitions_lib
+from imitation.data import windows as windows_lib
 from imitation.training import checkpoint as checkpoint_lib
 from imitation.training import sharding
 
@@ -56,6 +57,20 @@ def test_conversion_stores_one_frame_per_step_and_rebuilds_the_stacks(converted)
     np.testing.assert_array_equal(item['observation']['state'], whole['observation']['state'][i])
     np.testing.assert_array_equal(item['action'], whole['action'][i])
   assert source._record(3)['observation']['image'].shape == (4, 4, 2)  # one frame stored
+
+
+def test_chunks_and_histories_are_the_windows_the_device_dataset_gathers(converted):
+  episodes, directory, meta = converted
+  whole = transitions_lib.episodes_to_transitions(episodes)
+  expected = windows_lib.window_indices(whole['episode_index'], 3, 2)
+  source = streaming.TransitionSource(directory, meta, horizon=3, history=2)
+  batch = source.read_batch(np.arange(len(source)))
+  np.testing.assert_array_equal(batch['action'], whole['action'][expected['future_index']])
+  np.testing.assert_array_equal(batch['chunk_mask'], expected['chunk_mask'])
+  assert not batch['chunk_mask'][len(source) - 1, 1:].any()  # past the last episode's end
+  for key in ('image', 'state'):  # every history frame keeps its own frame stack
+    np.testing.assert_array_equal(batch['observation'][key],
+                                  whole['observation'][key][expected['past_index']])
 
 
 def test_conversion_computes_the_training_statistics(converted):

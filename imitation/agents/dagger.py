@@ -14,6 +14,9 @@ round=k) and the policy is retrained on everything collected so far. Variants:
 * `ensemble` (EnsembleDAgger style): an ensemble trained in one program; the expert takes
   over where the members disagree by more than `uncertainty_threshold` (and, if finite,
   where the action gate fires); only those states are labelled.
+* `sampled`: one policy with a stochastic head (diffusion, flow, mixture, Gaussian,
+  categorical); its uncertainty is the spread of `gate.num_samples` actions (or chunks)
+  sampled from it, gated as the ensemble's disagreement is.
 
 Every round counts expert labels, interventions (takeovers) and environment steps.
 Progress (round, counters, the dataset's rounds) is saved after each step of a round, so a
@@ -50,6 +53,7 @@ from imitation.data import rlds
 from imitation.data import transitions as transitions_lib
 from imitation.envs import rollout as rollout_lib
 from imitation.errors import ConfigError
+from imitation.evaluation import acting
 from imitation.evaluation.evaluator import Evaluator
 from imitation.networks import policy as policy_lib
 from imitation.training import distributed
@@ -58,7 +62,8 @@ from imitation.training import run as run_lib
 from imitation.training.learner import Learner, example_observation
 
 ALGORITHM = 'dagger'
-VARIANTS = ('classic', 'intervention', 'ensemble')
+VARIANTS = ('classic', 'intervention', 'ensemble', 'sampled')
+UNCERTAINTY_VARIANTS = ('ensemble', 'sampled')  # gate on the learner's uncertainty too
 BETA_SCHEDULES = ('constant', 'linear', 'exponential', 'indicator')
 DATASET_DIR = 'dataset'
 PROGRESS_FILE = 'dagger_progress.json'
@@ -104,7 +109,8 @@ def make_gate(config: ml_collections.ConfigDict) -> Optional[rollout_lib.GateFn]
     return None
   gate = config.gate
   action_threshold = gate.action_threshold
-  uncertainty_threshold = gate.uncertainty_threshold if config.variant == 'ensemble' else np.inf
+  uncertainty_threshold = (gate.uncertainty_threshold if config.variant in UNCERTAINTY_VARIANTS
+                           else np.inf)
   if not (np.isfinite(action_threshold) or np.isfinite(uncertainty_threshold)):
     raise ConfigError(f'dagger variant {config.variant!r} needs a finite gate threshold')
 
@@ -140,6 +146,10 @@ def round_budget(trajectory: rollout_lib.Trajectory, variant: str) -> Dict[str, 
 def check_config(config: ml_collections.ConfigDict) -> None:
   rules.require(config, CONFIG_RULES)
   make_gate(config.dagger)  # a gated variant needs a finite threshold
+  if config.dagger.variant == 'sampled' and config.network.head == 'deterministic':
+    raise ConfigError("dagger.variant='sampled' gates on the spread of the head's samples; "
+                      "the deterministic head has none: use network.head=diffusion, flow, "
+                      "mixture, gaussian or categorical (or variant='ensemble')")
   if jax.process_count() > 1:  # each round's rollouts would be written by every process
     raise ConfigError('DAgger runs in one process (its devices may be many); '
                       'multi-process runs are for bc and multitask')
@@ -150,10 +160,15 @@ def check_config(config: ml_collections.ConfigDict) -> None:
 
 
 def make_learner(config: ml_collections.ConfigDict, action_size: int) -> Learner:
-  """The learner DAgger retrains each round: an ensemble for the `ensemble` variant, else BC."""
+  """The learner DAgger retrains each round: an ensemble for the `ensemble` variant, else BC
+  (reporting the spread of its samples as its uncertainty for the `sampled` variant)."""
   if config.dagger.variant == 'ensemble':
     return ensemble.make_learner(config, action_size, config.dagger.ensemble.num_members)
-  return bc.make_learner(config, action_size)
+  learner = bc.make_learner(config, action_size)
+  if config.dagger.variant == 'sampled':
+    learner = dataclasses.replace(learner, uncertainty=acting.make_spread_fn(
+        learner.policy, config.dagger.gate.num_samples))
+  return learner
 
 
 @dataclasses.dataclass
@@ -389,4 +404,5 @@ CONFIG_RULES = {
     'dagger.beta.schedule': rules.one_of(BETA_SCHEDULES),
     'dagger.beta.beta0': rules.fraction(),
     'dagger.ensemble.num_members': rules.int_at_least(2),
+    'dagger.gate.num_samples': rules.int_at_least(2),
 }

@@ -95,7 +95,8 @@ def make_uncertainty_fn(policy: Policy) -> UncertaintyFn:
   """Disagreement: the members' standard deviation, in normalised action units, averaged
   over action dimensions (so one threshold fits actions of any scale)."""
 
-  def uncertainty(policy_params, observation):
+  def uncertainty(policy_params, observation, policy_state=(), rng=None):
+    del policy_state, rng  # the members' modes, deterministic
     modes, _ = _member_actions(policy, policy_params, observation)
     return jp.mean(jp.std(modes, axis=0), axis=-1)
 

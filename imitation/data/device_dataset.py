@@ -142,24 +142,12 @@ class DeviceDataset:
     else:
       draws = jax.random.uniform(rng, (batch_size,)) * self.cdf[-1]
       indices = jp.minimum(jp.searchsorted(self.cdf, draws, side='right'), self.size - 1)
-    batch = jax.tree.map(lambda x: jp.take(x, indices, axis=0), self.data)
-    windows = batch.pop(WINDOWS, None)
-    if not windows:
-      return batch
-    if windows_lib.FUTURE_INDEX in windows:
-      batch['action'] = jp.take(self.data['action'], windows[windows_lib.FUTURE_INDEX], axis=0)
-      batch[windows_lib.CHUNK_MASK] = windows[windows_lib.CHUNK_MASK]
-    if windows_lib.PAST_INDEX in windows:
-      past = windows[windows_lib.PAST_INDEX]
-      batch['observation'] = {
-          k: v if k in STATIC_OBSERVATION_KEYS else jp.take(self.data['observation'][k], past,
-                                                            axis=0)
-          for k, v in batch['observation'].items()}
-    return batch
+    return _with_windows(self.data, jax.tree.map(lambda x: jp.take(x, indices, axis=0),
+                                                 self.data))
 
   def _sample_shards(self, rng: jax.Array, batch_size: int) -> Dict[str, Any]:
-    """Each shard draws batch_size / num_shards of its own rows; shard-major batch order
-    (windows are not supported: their indices are the whole dataset's rows)."""
+    """Each shard draws batch_size / num_shards of its own rows; shard-major batch order.
+    A shard holds whole episodes, so its rows' windows index its own rows."""
     num_shards = self.counts.shape[0]
     per_shard = batch_size // num_shards
     keys = jax.random.split(rng, num_shards)
@@ -172,5 +160,23 @@ class DeviceDataset:
         return jp.minimum(jp.searchsorted(cdf, draws, side='right'), count - 1)
       indices = jax.vmap(weighted)(keys, self.cdf, self.counts)
     take = jax.vmap(lambda x, i: jp.take(x, i, axis=0))
-    return jax.tree.map(
-        lambda x: take(x, indices).reshape((num_shards * per_shard,) + x.shape[2:]), self.data)
+    batch = jax.vmap(_with_windows)(self.data, jax.tree.map(lambda x: take(x, indices), self.data))
+    return jax.tree.map(lambda x: x.reshape((num_shards * per_shard,) + x.shape[2:]), batch)
+
+
+def _with_windows(data: Dict[str, Any], batch: Dict[str, Any]) -> Dict[str, Any]:
+  """`batch` (rows of `data`) with its rows' windows gathered from `data`: the action
+  chunks (with their `chunk_mask`) and observation histories (but the static keys)."""
+  batch = dict(batch)
+  windows = batch.pop(WINDOWS, None)
+  if not windows:
+    return batch
+  if windows_lib.FUTURE_INDEX in windows:
+    batch['action'] = jp.take(data['action'], windows[windows_lib.FUTURE_INDEX], axis=0)
+    batch[windows_lib.CHUNK_MASK] = windows[windows_lib.CHUNK_MASK]
+  if windows_lib.PAST_INDEX in windows:
+    past = windows[windows_lib.PAST_INDEX]
+    batch['observation'] = {
+        k: v if k in STATIC_OBSERVATION_KEYS else jp.take(data['observation'][k], past, axis=0)
+        for k, v in batch['observation'].items()}
+  return batch

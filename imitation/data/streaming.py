@@ -4,8 +4,10 @@
 of transitions in ArrayRecord, grain's random-access format, once: one record per step
 holding only that step's newest image frame, so stacked frames are never stored twice.
 `Stream` reads it back: a global shuffle (reshuffled every epoch), this process's share of
-every batch, frame stacks rebuilt by index arithmetic inside the episode (clamped at its
-first step, as the frame-stack wrapper does at reset), batches of `steps_per_call` updates
+every batch, frame stacks and observation histories rebuilt by index arithmetic inside the
+episode (clamped at its first step, as the frame-stack wrapper does at reset), action
+chunks gathered from a memory-mapped copy of the actions (clamped at the episode's last
+step and masked, as data/windows.py does for the device dataset), batches of `steps_per_call` updates
 read ahead on threads (one batched read per chunk) and placed on the devices ahead. Its position is grain's iterator state,
 which goes into each checkpoint so a resumed run draws the same batches.
 
@@ -30,11 +32,14 @@ from imitation import config_rules as rules
 from imitation import atomic
 from imitation.data import episodes as episodes_lib
 from imitation.data import normalization as normalization_lib
+from imitation.data import windows
+from imitation.envs.base import STATIC_OBSERVATION_KEYS
 from imitation.errors import DatasetError
 
 META_FILE = 'streaming.json'
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: records know their episode's last step; actions.npy
 _RECORD_FILE = 'transitions-{:05d}.array_record'
+ACTIONS_FILE = 'actions.npy'  # every record's action, in record order: chunks read from it
 
 
 def convert(episodes: Iterable[Mapping[str, Any]], directory: str, *, frame_stack: int,
@@ -61,6 +66,7 @@ def convert(episodes: Iterable[Mapping[str, Any]], directory: str, *, frame_stac
   task_counts: Dict[int, int] = {}
   num_records = num_episodes = successes = 0
   example = None
+  all_actions = []  # small next to the observations; saved whole for chunk gathers
   for episode in episodes:
     steps = episode['steps']
     keep = episodes_lib.real_actions(steps)
@@ -79,7 +85,8 @@ def convert(episodes: Iterable[Mapping[str, Any]], directory: str, *, frame_stac
     task_counts[task_id] = task_counts.get(task_id, 0) + length
     successes += bool(metadata.get('success', False))
     _accumulate(accumulators, observation, actions)
-    first = num_records
+    all_actions.append(actions)
+    first, last = num_records, num_records + length - 1
     for t in range(length):
       if writer is None or num_records % records_per_file == 0:
         if writer is not None:
@@ -88,7 +95,8 @@ def convert(episodes: Iterable[Mapping[str, Any]], directory: str, *, frame_stac
         writer = array_record_module.ArrayRecordWriter(
             os.path.join(directory, files[-1]), 'group_size:1')
       record = {'observation': {k: v[t] for k, v in observation.items()},
-                'action': actions[t], 'task_id': np.int32(task_id), 'first': first}
+                'action': actions[t], 'task_id': np.int32(task_id), 'first': first,
+                'last': last}
       if example is None:
         example = record
       writer.write(pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL))
@@ -98,6 +106,7 @@ def convert(episodes: Iterable[Mapping[str, Any]], directory: str, *, frame_stac
     writer.close()
   if not num_records:
     raise DatasetError('no transitions to stream: the data filters kept no episode steps')
+  np.save(os.path.join(directory, ACTIONS_FILE), np.concatenate(all_actions))
   meta = {
       'format_version': FORMAT_VERSION,
       'files': files,
@@ -185,9 +194,16 @@ def task_ids(meta: Mapping[str, Any]) -> np.ndarray:
 class TransitionSource:
   """Random access to transitions; index i rebuilds step i's frame stack from its episode's
   records i - k + 1 .. i (clamped at the episode's first step). `read_batch` reads many at
-  once (ArrayRecord's batched read: one call per file, not one per record)."""
+  once (ArrayRecord's batched read: one call per file, not one per record).
 
-  def __init__(self, directory: str, meta: Mapping[str, Any]):
+  With `horizon` > 1 a transition's action is its chunk [H, A] of the episode's next
+  actions (the last one repeated past the episode's end, `chunk_mask` False there); with
+  `history` > 1 its observations (but the static keys) are [n, ...], the n up to it, the
+  first repeated before the episode's start: what `DeviceDataset.sample` gathers.
+  """
+
+  def __init__(self, directory: str, meta: Mapping[str, Any], *, horizon: int = 1,
+               history: int = 1):
     # One reader per file, shared by grain's threads (reads are positional and thread-safe);
     # readahead off, as for random access.
     self._readers = [array_record_module.ArrayRecordReader(
@@ -196,9 +212,13 @@ class TransitionSource:
     self._starts = np.cumsum([0] + [r.num_records() for r in self._readers])
     self._frame_stack = meta['frame_stack']
     self._length = meta['num_transitions']
+    self._horizon, self._history = horizon, history
     if self._starts[-1] != self._length:
       raise DatasetError(f'{directory} holds {self._starts[-1]} records, its metadata says '
                          f'{self._length}: an unfinished or damaged conversion')
+    self._actions = None
+    if horizon > 1:
+      self._actions = np.load(os.path.join(directory, ACTIONS_FILE), mmap_mode='r')
 
   def __len__(self) -> int:
     return self._length
@@ -220,9 +240,8 @@ class TransitionSource:
   def __getitem__(self, index: int) -> Dict[str, Any]:
     return jax.tree.map(lambda x: x[0], self.read_batch(np.asarray([index])))
 
-  def read_batch(self, indices: np.ndarray) -> Dict[str, Any]:
-    """{'observation': {...}, 'action': ...} of the transitions `indices`, stacked."""
-    records = self._read(indices)
+  def _observations(self, indices: np.ndarray, records: list) -> Dict[str, np.ndarray]:
+    """The observations of `records` (read at `indices`), frame stacks rebuilt."""
     observation = {k: np.stack([r['observation'][k] for r in records])
                    for k in records[0]['observation']}
     if self._frame_stack > 1 and 'image' in observation:
@@ -233,7 +252,30 @@ class TransitionSource:
       frames = frames.reshape(earlier.shape + frames.shape[1:])  # [batch, k - 1, H, W, C]
       observation['image'] = np.concatenate(
           [frames[:, j] for j in range(len(backs))] + [observation['image']], axis=-1)
-    return {'observation': observation, 'action': np.stack([r['action'] for r in records])}
+    return observation
+
+  def read_batch(self, indices: np.ndarray) -> Dict[str, Any]:
+    """{'observation': {...}, 'action': ...} of the transitions `indices`, stacked (with
+    `chunk_mask` for chunks)."""
+    indices = np.asarray(indices, np.int64)
+    records = self._read(indices)
+    observation = self._observations(indices, records)
+    batch = {'observation': observation, 'action': np.stack([r['action'] for r in records])}
+    if self._history > 1:
+      firsts = np.asarray([r['first'] for r in records])
+      past = np.maximum(indices[:, None] + np.arange(-self._history + 1, 1)[None],
+                        firsts[:, None])
+      flat = past.ravel()
+      older = self._observations(flat, self._read(flat))
+      batch['observation'] = {
+          k: v if k in STATIC_OBSERVATION_KEYS else older[k].reshape(past.shape + v.shape[1:])
+          for k, v in observation.items()}
+    if self._horizon > 1:
+      lasts = np.asarray([r['last'] for r in records])
+      future = indices[:, None] + np.arange(self._horizon)[None]
+      batch[windows.CHUNK_MASK] = future <= lasts[:, None]
+      batch['action'] = np.asarray(self._actions[np.minimum(future, lasts[:, None])])
+    return batch
 
 
 class Stream:
@@ -246,7 +288,8 @@ class Stream:
 
   def __init__(self, directory: str, meta: Mapping[str, Any], *, seed: int, batch_size: int,
                steps_per_call: int, sharding: jax.sharding.NamedSharding, num_threads: int = 4,
-               prefetch: int = 4, device_prefetch: int = 2):
+               prefetch: int = 4, device_prefetch: int = 2, horizon: int = 1,
+               history: int = 1):
     processes = jax.process_count()
     if batch_size % processes:
       raise DatasetError(f'batch size {batch_size} is not divisible by {processes} processes')
@@ -254,7 +297,7 @@ class Stream:
     self._global_rows = (steps_per_call, batch_size)
     self._sharding = sharding
     self._device_prefetch = device_prefetch
-    source = TransitionSource(directory, meta)
+    source = TransitionSource(directory, meta, horizon=horizon, history=history)
     indices = grain.MapDataset.range(len(source)).shuffle(seed=seed)
     indices = indices[jax.process_index()::processes].repeat(None)
     # One element per chunk: this process's rows of `steps_per_call` updates, read in one

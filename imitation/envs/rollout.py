@@ -23,8 +23,10 @@ ActFn = Callable[[Any, Dict[str, jax.Array], Any, jax.Array], Tuple[jax.Array, A
 # initial_state(policy_params, observation_batch) -> the policy state fresh episodes start
 # with (leaves [num_envs, ...]; an empty tuple for a plain policy)
 InitialStateFn = Callable[[Any, Dict[str, jax.Array]], Any]
-# uncertainty_fn(policy_params, observation_batch) -> [num_envs] (e.g. ensemble disagreement)
-UncertaintyFn = Callable[[Any, Dict[str, jax.Array]], jax.Array]
+# uncertainty_fn(policy_params, observation_batch, policy_state, rng) -> [num_envs] (e.g.
+# ensemble disagreement, the spread of a head's samples), given the policy state the actor
+# returned for this step (its observation history includes this observation)
+UncertaintyFn = Callable[[Any, Dict[str, jax.Array], Any, jax.Array], jax.Array]
 # gate(expert_was_in_control, learner_action, expert_action, uncertainty) -> expert takes
 # control ([num_envs] bools); DAgger's gated variants make these.
 GateFn = Callable[[jax.Array, jax.Array, jax.Array, jax.Array], jax.Array]
@@ -188,8 +190,9 @@ def make_rollout(
         learner_action, policy_state = actor(policy_params, state.obs, policy_state,
                                              rng_learner)
         chex.assert_equal_shape([learner_action, expert_action])
-        if uncertainty_fn is not None:
-          uncertainty = uncertainty_fn(policy_params, state.obs)
+        if uncertainty_fn is not None:  # its own stream, so the others stay as they were
+          uncertainty = uncertainty_fn(policy_params, state.obs, policy_state,
+                                       jax.random.fold_in(rng_learner, 1))
         use_expert = jax.random.bernoulli(rng_mix, beta, (num_envs,))
         if gate is not None:
           use_expert |= gate(expert_was_in_control, learner_action, expert_action, uncertainty)

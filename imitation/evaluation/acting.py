@@ -87,6 +87,26 @@ def make_act_fn(policy: Policy, deterministic: bool = True) -> rollout.Actor:
   return rollout.Actor(act, initial_state)
 
 
+def make_spread_fn(policy: Policy, num_samples: int) -> rollout.UncertaintyFn:
+  """Uncertainty from the policy's own samples: the standard deviation of `num_samples`
+  actions (or whole chunks) drawn from its head at the inputs the actor saw this step, in
+  normalised action units and averaged over action dimensions, as the ensemble's
+  disagreement is (agents/ensemble.py), so one threshold serves either gate."""
+  history = policy.observation_history
+
+  def spread(policy_params, observation, policy_state, rng):
+    params, normalization = policy_params
+    inputs = observation
+    if history > 1:  # the actor's state already holds this step's observation
+      inputs = {**observation, **policy_state['history']}
+    distribution = policy.apply(
+        params, normalization_lib.normalize_observation(normalization, inputs))
+    samples = jax.vmap(distribution.sample)(jax.random.split(rng, num_samples))
+    return jp.mean(jp.std(samples, axis=0), axis=-1)
+
+  return spread
+
+
 def _receding(predict_chunk, state: Dict[str, Any], execute_steps: int):
   """The next action of each env's plan, replanning (all envs in one call, only when one
   needs it) the envs that have executed `execute_steps` of theirs."""

@@ -99,7 +99,6 @@ def device_dataset(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
   the config's task mixture (`data.task_mixture` over the env's `task_names`, see
   `data.mixtures`); replicated, or split into one shard per device (`is_sharded`).
   A replicated dataset is padded to `capacity` rows if given (see `DeviceDataset`)."""
-  data = training_rows(config, transitions)
   section = config.data
   mixture = section.get('task_mixture', 'size'), section.get('task_shares', ())
 
@@ -111,20 +110,22 @@ def device_dataset(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
     return weights
 
   if not is_sharded(config, mesh):
-    return DeviceDataset.from_numpy(data, sharding.replicated(mesh),
+    return DeviceDataset.from_numpy(training_rows(config, transitions),
+                                    sharding.replicated(mesh),
                                     row_weights=weights_of(transitions['task_id']),
                                     capacity=capacity)
-  if WINDOWS in data:
-    raise ConfigError('action chunks and observation histories (network.chunk.horizon, '
-                      'network.observation_history > 1) need a replicated dataset: set '
-                      'data.layout=replicated (one process)')
   # Each shard mixes its own rows: every device's part of a batch follows the mixture.
   num_shards = mesh.size
   shard_of_row = transitions['episode_index'] % num_shards
   rows = [np.flatnonzero(shard_of_row == s) for s in distributed.process_shards(mesh)]
   if not all(len(r) for r in rows):
     raise ConfigError(f'the dataset has too few episodes for {num_shards} data shards')
-  shards = [jax.tree.map(lambda x, r=r: np.asarray(x)[r], data) for r in rows]
+  # A shard's rows are whole episodes in order, so its windows index its own rows.
+  def shard(r):
+    return training_rows(config, {k: jax.tree.map(lambda x: np.asarray(x)[r], transitions[k])
+                                  for k in ('observation', 'action', 'episode_index')})
+
+  shards = [shard(r) for r in rows]
   weights = [weights_of(transitions['task_id'][r]) for r in rows]
   longest = int(distributed.all_gather(np.asarray(max(map(len, rows)), np.int32)).max())
   size = int(distributed.sum_over_processes([sum(map(len, rows))])[0])
@@ -186,10 +187,6 @@ def stream(run: Any, path: str) -> Tuple[Dict[str, Any], streaming.Stream]:
   Returns the conversion's metadata (counts, moments, task counts) and the `Stream`.
   """
   config, section = run.config, run.config.data
-  if (policy_lib.action_horizon(config.network) > 1
-      or policy_lib.observation_history(config.network) > 1):
-    raise ConfigError('data.pipeline=stream reads single transitions: action chunks and '
-                      'observation histories need data.pipeline=device')
   if section.get('task_mixture', 'size') != 'size':
     raise ConfigError('data.pipeline=stream samples every transition alike: '
                       f'data.task_mixture={section.task_mixture!r} needs data.pipeline=device')
@@ -211,7 +208,9 @@ def stream(run: Any, path: str) -> Tuple[Dict[str, Any], streaming.Stream]:
       directory, meta, seed=seed, batch_size=config.train.batch_size,
       steps_per_call=config.train.steps_per_call,
       sharding=sharding.steps_batch_sharded(run.mesh), num_threads=options.num_threads,
-      prefetch=options.prefetch, device_prefetch=options.device_prefetch)
+      prefetch=options.prefetch, device_prefetch=options.device_prefetch,
+      horizon=policy_lib.action_horizon(config.network),
+      history=policy_lib.observation_history(config.network))
 
 
 def closed_loop(run: Any, env: Any) -> TrainingInput:
@@ -224,7 +223,8 @@ def closed_loop(run: Any, env: Any) -> TrainingInput:
     transitions_lib.check_matches_env(
         example, envs.observation_spec(env), env.action_size, source=path)
     return TrainingInput(
-        batches, example['observation'],
+        batches, policy_lib.history_of_first(
+            example['observation'], policy_lib.observation_history(run.config.network)),
         normalization(run.config, precomputed=streaming.normalization_moments(meta)),
         streaming.task_ids(meta), _counts(meta, path), env.action_size)
   transitions, info = _local_transitions(run, path, env)

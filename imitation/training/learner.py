@@ -35,8 +35,9 @@ class Learner:
     act: the policy as rollouts run it (`envs.rollout.Actor`): `act((params,
       normalization), observation_batch, policy_state, rng) -> (actions in env units,
       policy_state)`, the state starting each episode from `act.initial_state`.
-    uncertainty: optional `uncertainty((params, normalization), observation_batch) ->
-      [batch]`, for gates that hand control to the expert where the learner is unsure.
+    uncertainty: optional `uncertainty((params, normalization), observation_batch,
+      policy_state, rng) -> [batch]`, for gates that hand control to the expert where the
+      learner is unsure (envs.rollout.UncertaintyFn).
     exportable: whether `export_policy` can save the params as one policy network.
     prepare: optional `prepare(train_state, task_ids) -> train_state`, run once on a
       fresh state with the task id of every training example, of every process (e.g.
