@@ -7,9 +7,10 @@ holding only that step's newest image frame, so stacked frames are never stored 
 every batch, frame stacks and observation histories rebuilt by index arithmetic inside the
 episode (clamped at its first step, as the frame-stack wrapper does at reset), action
 chunks gathered from a memory-mapped copy of the actions (clamped at the episode's last
-step and masked, as data/windows.py does for the device dataset), batches of `steps_per_call` updates
-read ahead on threads (one batched read per chunk) and placed on the devices ahead. Its position is grain's iterator state,
-which goes into each checkpoint so a resumed run draws the same batches.
+step and masked, as data/windows.py does for the device dataset), batches of
+`steps_per_call` updates read ahead on threads (one batched read per chunk) and placed on
+the devices ahead. Its position is grain's iterator state, which goes into each checkpoint
+so a resumed run draws the same batches.
 
 The conversion also computes what training needs before it starts and could not get without
 a pass over the data: normalisation moments, task counts, an example observation.
@@ -259,17 +260,18 @@ class TransitionSource:
     `chunk_mask` for chunks)."""
     indices = np.asarray(indices, np.int64)
     records = self._read(indices)
-    observation = self._observations(indices, records)
-    batch = {'observation': observation, 'action': np.stack([r['action'] for r in records])}
-    if self._history > 1:
+    if self._history > 1:  # read once: the window's last step is the transition itself
       firsts = np.asarray([r['first'] for r in records])
       past = np.maximum(indices[:, None] + np.arange(-self._history + 1, 1)[None],
                         firsts[:, None])
       flat = past.ravel()
-      older = self._observations(flat, self._read(flat))
-      batch['observation'] = {
-          k: v if k in STATIC_OBSERVATION_KEYS else older[k].reshape(past.shape + v.shape[1:])
-          for k, v in observation.items()}
+      windowed = {k: v.reshape(past.shape + v.shape[1:])
+                  for k, v in self._observations(flat, self._read(flat)).items()}
+      observation = {k: v[:, -1] if k in STATIC_OBSERVATION_KEYS else v
+                     for k, v in windowed.items()}
+    else:
+      observation = self._observations(indices, records)
+    batch = {'observation': observation, 'action': np.stack([r['action'] for r in records])}
     if self._horizon > 1:
       lasts = np.asarray([r['last'] for r in records])
       future = indices[:, None] + np.arange(self._horizon)[None]

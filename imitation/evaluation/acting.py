@@ -71,12 +71,11 @@ def make_act_fn(policy: Policy, deterministic: bool = True) -> rollout.Actor:
 
   def act(policy_params, observation, state, rng):
     state = dict(state)
-    inputs = observation
     if history > 1:
       state['history'] = {
           k: jp.concatenate([v[:, 1:], observation[k][:, None].astype(v.dtype)], axis=1)
           for k, v in state['history'].items()}
-      inputs = {**observation, **state['history']}
+    inputs = policy_inputs(observation, state)
     if horizon == 1:
       return predict(policy_params, inputs, rng), state
     if policy.temporal_ensemble:
@@ -87,18 +86,24 @@ def make_act_fn(policy: Policy, deterministic: bool = True) -> rollout.Actor:
   return rollout.Actor(act, initial_state)
 
 
+def policy_inputs(observation: Dict[str, jax.Array], state: Any) -> Dict[str, jax.Array]:
+  """What the network sees at a step: the observation, its stacked keys replaced by the
+  history in the acting `state` (which already holds this step's observation), if any."""
+  if isinstance(state, dict) and 'history' in state:
+    return {**observation, **state['history']}
+  return observation
+
+
 def make_spread_fn(policy: Policy, num_samples: int) -> rollout.UncertaintyFn:
   """Uncertainty from the policy's own samples: the standard deviation of `num_samples`
   actions (or whole chunks) drawn from its head at the inputs the actor saw this step, in
   normalised action units and averaged over action dimensions, as the ensemble's
   disagreement is (agents/ensemble.py), so one threshold serves either gate."""
-  history = policy.observation_history
 
   def spread(policy_params, observation, policy_state, rng):
     params, normalization = policy_params
-    inputs = observation
-    if history > 1:  # the actor's state already holds this step's observation
-      inputs = {**observation, **policy_state['history']}
+    # The actor's state already holds this step's observation.
+    inputs = policy_inputs(observation, policy_state)
     distribution = policy.apply(
         params, normalization_lib.normalize_observation(normalization, inputs))
     samples = jax.vmap(distribution.sample)(jax.random.split(rng, num_samples))
