@@ -3,7 +3,9 @@
   python -m experiments.train --config=configs/bc.py:reach --workdir=/tmp/bc_reach
 
 Args after the colon: a task or a named preset (`PRESETS` below: image policies, heads),
-then optional `debug` (tiny and fast, for smoke tests), e.g. `configs/bc.py:push_image`.
+then optional `image` (the policy sees 32x32 camera frames instead of the state:
+`image_policy` below) and `debug` (tiny and fast, for smoke tests), e.g.
+`configs/bc.py:push_image` or `configs/bc.py:obstacle_flow,image`.
 Without `--config.data.path`, the run first collects `collect.num_episodes` expert
 demonstrations into WORKDIR/demos (and reuses them when restarted).
 """
@@ -137,7 +139,8 @@ def get_config(arg: str = 'reach', more_presets=()) -> ml_collections.ConfigDict
   if name in PRESETS:
     task, preset = PRESETS[name]
     arg = ','.join(filter(None, [task, rest]))
-  args = common.parse_arg(arg, presets=[*PRESETS, *more_presets], task='reach', debug=False)
+  args = common.parse_arg(arg, presets=[*PRESETS, *more_presets], task='reach', image=False,
+                           debug=False)
   config = ml_collections.ConfigDict()
   config.algorithm = 'bc'
   config.seed = 0
@@ -310,6 +313,8 @@ def get_config(arg: str = 'reach', more_presets=()) -> ml_collections.ConfigDict
 
   if preset is not None:
     preset(config)
+  if args['image']:
+    image_policy(config)
   if args['debug']:
     config.collect.num_episodes = 16
     config.collect.num_parallel_envs = 16

@@ -150,6 +150,10 @@ def collect_config(task: str, seed=0) -> ml_collections.ConfigDict:
       # `tfds.builder(NAME, data_dir=DATA_DIR)` finds it.
       dataset_name=f'{task}_expert',
       dataset_version='1.0.0',
+      # State-only demonstrations (what a video or motion capture records): the dataset is
+      # written without `action` (and `expert_action`); the actions are kept aside in
+      # ACTIONS_ASIDE_FILE beside it, read only to score inferred labels (agents/bco.py).
+      drop_actions=False,
   ))
 
 

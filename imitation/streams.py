@@ -16,6 +16,10 @@ DATA_ORDER = 3  # streamed input (data.pipeline=stream): its shuffle's seed is d
 HOLDOUT = 4  # offline runs (no environment): which episodes are held out of training
 DIAGNOSE = 5  # experiments/diagnose.py: its splits, fits and episodes (fold_in a check)
 DAGGER_RESET = 102  # DAgger round k's episode resets: fold_in k, split per episode
+BCO_ROLLOUT = 8  # BCO round k's interactions (exploration noise, random actions): fold_in k
+BCO_INVERSE = 9  # BCO round k's inverse dynamics model (init, its batches): fold_in k
+BCO_HOLDOUT = 10  # BCO round k: which interaction episodes are held out: fold_in k
+BCO_RESET = 103  # BCO round k's interaction episode resets: fold_in k, split per episode
 EVALUATE = 7  # `evaluate` runs on exported policies: its episodes; videos fold in VIDEO
 VIDEO = 1  # folded into the EVALUATE key for the filmed episodes
 

@@ -13,6 +13,7 @@ from typing import Dict, List
 import ml_collections
 
 from imitation import config_rules
+from imitation.agents import bco
 from imitation.agents import dagger
 from imitation.agents import multitask
 from imitation.data import collect
@@ -42,7 +43,8 @@ from imitation.training import optimizers
 # Every module that declares config rules, lowest floor first.
 DECLARING = (registry, collect, demonstrations, formats, mixtures, normalization, data_quality,
              streaming, augmentation, conditioning, encoders, generative, policy, ema, inputs,
-             loop, members, optimizers, evaluate, quality, dagger, multitask, diagnose, sweep)
+             loop, members, optimizers, evaluate, quality, bco, dagger, multitask, diagnose,
+             sweep)
 
 
 def _gather() -> Dict[str, config_rules.Rule]:

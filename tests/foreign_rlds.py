@@ -29,12 +29,13 @@ _FLAGS = {'reward': np.float32, 'discount': np.float32, 'is_first': np.bool_,
 
 
 
-def envlogger_episodes(episodes: Sequence[Dict[str, Any]], flat: bool) -> Iterator[Dict]:
+def envlogger_episodes(episodes: Sequence[Dict[str, Any]], flat: bool,
+                       with_actions: bool = True) -> Iterator[Dict]:
   for index, episode in enumerate(episodes):
     steps = episode['steps']
     state = np.asarray(steps['observation']['state'], np.float32)
-    yield {'steps': {'observation': state if flat else {'state': state},
-                     'action': np.asarray(steps['action'], np.float32),
+    actions = {'action': np.asarray(steps['action'], np.float32)} if with_actions else {}
+    yield {'steps': {'observation': state if flat else {'state': state}, **actions,
                      **{k: np.asarray(steps[k]) for k in _FLAGS}},
            'episode_id': np.int64(index)}
 
@@ -73,17 +74,21 @@ def _write(name: str, data_dir: str, episodes: Sequence[Dict], features: Dict[st
 
 
 def write_envlogger(episodes: Sequence[Dict[str, Any]], data_dir: str, flat: bool,
-                    name: str = '', state_dim: int = 10, action_dim: int = 2) -> str:
+                    name: str = '', state_dim: int = 10, action_dim: int = 2,
+                    with_actions: bool = True) -> str:
   """The episodes in envlogger's layout at data_dir/NAME/1.2.0 (returned); the sizes
-  are the episodes' own (the defaults, reach's, serve an empty dataset)."""
-  rows = list(envlogger_episodes(episodes, flat))
+  are the episodes' own (the defaults, reach's, serve an empty dataset). Without
+  `with_actions`, a state-only dataset: no action feature at all."""
+  rows = list(envlogger_episodes(episodes, flat, with_actions))
   if rows:
-    action_dim = rows[0]['steps']['action'].shape[-1]
+    if with_actions:
+      action_dim = rows[0]['steps']['action'].shape[-1]
     state_dim = np.shape(episodes[0]['steps']['observation']['state'])[-1]
   state = tfds.features.Tensor(shape=(state_dim,), dtype=np.float32)
+  actions = ({'action': tfds.features.Tensor(shape=(action_dim,), dtype=np.float32)}
+             if with_actions else {})
   features = {'steps': tfds.features.Dataset({
-      'observation': state if flat else {'state': state},
-      'action': tfds.features.Tensor(shape=(action_dim,), dtype=np.float32),
+      'observation': state if flat else {'state': state}, **actions,
       **_FLAGS}), 'episode_id': np.int64}
   return _write(name or ('envlogger_flat' if flat else 'envlogger_dict'), data_dir, rows,
                 features)

@@ -14,8 +14,8 @@ from imitation.data import collect
 from imitation.evaluation.evaluator import Evaluator
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENTRY_POINTS = ('train', 'dagger', 'collect', 'evaluate', 'diagnose', 'sweep',
-                'compounding_error', 'multitask_comparison')
+ENTRY_POINTS = ('train', 'dagger', 'bco', 'collect', 'evaluate', 'diagnose', 'sweep',
+                'compounding_error', 'multitask_comparison', 'bco_comparison')
 
 
 @pytest.mark.parametrize('entry_point', ENTRY_POINTS)

@@ -3,12 +3,14 @@
 from typing import Any, Callable, Dict
 
 from imitation.agents import bc
+from imitation.agents import bco
 from imitation.agents import dagger
 from imitation.agents import multitask
 from imitation.errors import ConfigError
 
 TRAINERS: Dict[str, Callable[..., Dict[str, Any]]] = {
     bc.ALGORITHM: bc.train,
+    bco.ALGORITHM: bco.train,
     dagger.ALGORITHM: dagger.train,
     multitask.ALGORITHM: multitask.train,
 }

@@ -30,7 +30,6 @@ collected (in the progress file) only once they are on disk.
 from concurrent import futures
 import copy
 import dataclasses
-import json
 import os
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -46,13 +45,15 @@ from imitation import progress as progress_lib
 from imitation import streams
 from imitation.agents import bc
 from imitation.agents import ensemble
+from imitation.agents import rounds as rounds_lib
 from imitation.data import demonstrations
 from imitation.data import episodes as episodes_lib
 from imitation.data import normalization as normalization_lib
 from imitation.data import rlds
+from imitation.data import state_only
 from imitation.data import transitions as transitions_lib
 from imitation.envs import rollout as rollout_lib
-from imitation.errors import ConfigError
+from imitation.errors import ConfigError, DatasetError
 from imitation.evaluation import acting
 from imitation.evaluation.evaluator import Evaluator
 from imitation.networks import policy as policy_lib
@@ -210,7 +211,7 @@ def train(
   """
   check_config(config)
   run = run_lib.Run(config, workdir)
-  progress = _read_progress(run.workdir)
+  progress = rounds_lib.read_progress(run.workdir, PROGRESS_FILE, collected_round=0)
   setup = _set_up(config, run, progress['collected_round'])
   try:
     return _train_rounds(config, run, setup, progress, stop_at_round)
@@ -281,6 +282,8 @@ def _set_up(config: ml_collections.ConfigDict, run: run_lib.Run, collected_round
   if not rlds.dataset_exists(dataset_path):
     demos_path = demonstrations.resolve_dataset(config, run.workdir)
     demos, metadata, _ = demonstrations.load_episodes(config, demos_path)
+    if not state_only.has_actions(demos[0]):
+      raise DatasetError(state_only.REFUSAL)
     for episode in demos:
       episode['episode_metadata']['round'] = np.int32(0)
     rlds.write_episodes(dataset_path, demos, observation_spec=observation_spec,
@@ -357,8 +360,8 @@ def _retrain(config, run, setup: _Setup, round_index: int, params):
   capacity = setup.num_demo_steps + (config.dagger.num_rounds * config.dagger.episodes_per_round
                                      * config.env.horizon)
   capacity = max(capacity, int(data['action'].shape[0]))
-  state, _, _ = run.fit(setup.learner, state, inputs_lib.device_dataset(config, run.mesh, data, capacity=capacity),
-                        directory=_round_dir(round_index))
+  dataset = inputs_lib.device_dataset(config, run.mesh, data, capacity=capacity)
+  state, _, _ = run.fit(setup.learner, state, dataset, directory=_round_dir(round_index))
   return state, int(data['action'].shape[0])
 
 
@@ -370,21 +373,7 @@ def _account(progress: Dict[str, Any], round_index: int, num_transitions: int,
             'success_rate': evaluation['success_rate'],
             'success_rate_stderr': evaluation['success_rate_stderr'],
             'closed_loop_action_mse': evaluation['action_mse']}
-  previous = progress['rounds'][-1] if progress['rounds'] else {}
-  for key in BUDGET_KEYS:
-    record[f'total_{key}'] = previous.get(f'total_{key}', 0) + record[key]
-  progress['rounds'].append(record)
-  progress['completed_round'] = round_index
-  progress['pending'] = None
-  return record
-
-
-def _read_progress(workdir: str) -> Dict[str, Any]:
-  path = os.path.join(workdir, PROGRESS_FILE)
-  if not os.path.exists(path):
-    return {'completed_round': -1, 'collected_round': 0, 'rounds': [], 'pending': None}
-  with open(path) as f:
-    return json.load(f)
+  return rounds_lib.close_round(progress, round_index, record, BUDGET_KEYS)
 
 
 def _episodes_up_to(path: str, round_index: int) -> List[episodes_lib.Episode]:

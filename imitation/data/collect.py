@@ -15,6 +15,7 @@ from imitation import progress
 from imitation import streams
 from imitation.data import episodes as episodes_lib
 from imitation.data import rlds
+from imitation.data import state_only as state_only_lib
 from imitation.envs import rollout as rollout_lib
 from imitation.errors import ConfigError, DatasetError
 
@@ -121,8 +122,10 @@ def collect_demonstrations(
 
   Each episode's demonstrator is the expert, or one drawn from `collect_config.mixture`
   (DEMONSTRATORS; recorded as the episode's `source`); `expert_action` is always the
-  expert's label. The environment is `env_config` with the demonstrator's actuator noise
-  (`collect_config.action_noise`) in place of the deployment noise.
+  expert's label; `collect_config.drop_actions` writes a state-only dataset instead (the
+  actions kept aside, data/state_only.py). The environment is `env_config` with the
+  demonstrator's actuator noise (`collect_config.action_noise`) in place of the deployment
+  noise.
 
   Episodes are rolled out `num_parallel_envs` at a time by one compiled rollout; the last
   batch is padded to the same size (and the padding dropped) so nothing recompiles.
@@ -170,23 +173,28 @@ def collect_demonstrations(
     bar.update(len(episodes[: num_episodes - first]))
   bar.close()
 
+  state_only = bool(collect_config.get('drop_actions', False))
   directory = rlds.write_episodes(
       path,
-      collected,
+      [state_only_lib.without_actions(e) for e in collected] if state_only else collected,
       name=collect_config.get('dataset_name', rlds.DATASET_NAME),
       version=collect_config.get('dataset_version', rlds.DATASET_VERSION),
       observation_spec=envs.observation_spec(env),
-      action_dim=env.action_size,
+      action_dim=0 if state_only else env.action_size,
       metadata={
           'env_name': env_config.name,
+          'state_only': state_only,
+          'action_size': env.action_size,
           'env_kwargs': env_config.kwargs.to_dict(),
           'action_noise': env_config.action_noise.to_dict(),
           'horizon': horizon,
           'collect_seed': collect_config.seed,
       },
   )
+  if state_only:
+    state_only_lib.save_actions_aside(directory, collected)
   return {'path': directory, **summarize([e['episode_metadata'] for e in collected]),
-          'seconds': time.time() - start}
+          'state_only': state_only, 'seconds': time.time() - start}
 
 
 def summarize(metadata: Sequence[Dict[str, Any]]) -> Dict[str, Any]:

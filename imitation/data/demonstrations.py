@@ -82,7 +82,8 @@ def _step_shapes(episode: Dict[str, Any]) -> Dict[str, Any]:
   """The per-step shape of each observation key and of the action (time axis dropped)."""
   steps = episode['steps']
   shapes = {f'observation/{k}': tuple(np.shape(v)[1:]) for k, v in steps['observation'].items()}
-  return {**shapes, 'action': tuple(np.shape(steps['action'])[1:])}
+  action = tuple(np.shape(steps['action'])[1:]) if 'action' in steps else None  # state-only
+  return {**shapes, 'action': action}
 
 
 def iterate_training_episodes(config: ml_collections.ConfigDict,

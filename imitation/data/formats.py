@@ -4,7 +4,8 @@ One small standardise function per layout, chosen by `data.format` (Octo's
 `standardize_fn`, as a registry): each takes an episode as TFDS reads it and returns one
 with `steps` = {observation: {state, image?}, action, reward, discount, is_first, is_last,
 is_terminal, action_is_pad} and `episode_metadata` = {task_id, source, return, length,
-success (when the data says)}. `data.fields` renames what a layout calls its fields.
+success (when the data says)}. `data.fields` renames what a layout calls its fields. An
+episode without the action field is read as state-only (no `action`: data/state_only.py).
 
 Layouts:
   imitation  what this project writes (metadata.json, `episode_metadata`, `state`/`image`).
@@ -128,9 +129,12 @@ def _standard(raw_steps: Mapping[str, Any], fields: Fields, source: str, *,
   observation_raw = _field(raw_steps, 'observation', source, 'steps')
   state, image_key = _state(observation_raw, fields, source)
   length = state.shape[0]
-  action = _numeric(_field(raw_steps, fields.action or 'action', source, 'steps'), source,
-                    f'steps/{fields.action or "action"}')
-  action = action.reshape(length, -1)
+  action_key = fields.action or 'action'
+  actions = {}  # none: a state-only episode (data/state_only.py)
+  if action_key in raw_steps or fields.action:
+    action = _numeric(_field(raw_steps, action_key, source, 'steps'), source,
+                      f'steps/{action_key}')
+    actions['action'] = action.reshape(length, -1)
   observation = {'state': state}
   if image_key is not None:  # found among the observation's keys, or named by data.fields
     observation['image'] = _image(observation_raw, image_key, source)
@@ -145,7 +149,7 @@ def _standard(raw_steps: Mapping[str, Any], fields: Fields, source: str, *,
   }
   if 'success' in metadata:
     episode_metadata['success'] = bool(np.asarray(metadata['success']))
-  return {'steps': {'observation': observation, 'action': action, **flags,
+  return {'steps': {'observation': observation, **actions, **flags,
                     'action_is_pad': pad},
           'episode_metadata': episode_metadata}
 
@@ -173,8 +177,7 @@ def imitation_format(episode: Episode, fields: Fields, vocabulary: TaskVocabular
         f'{source}: not in the layout this project writes (episode fields '
         f'{sorted(episode)}, steps/observation a {type(steps.get("observation")).__name__}); '
         f'set data.format to one of {sorted(set(FORMATS) - {"imitation"})}')
-  for key in ('action', 'is_last'):
-    _field(steps, key, source, 'steps')
+  _field(steps, 'is_last', source, 'steps')  # a state-only episode has no action
   if 'action_is_pad' not in steps:
     episode = {**episode, 'steps': {**steps, 'action_is_pad': np.asarray(steps['is_last'])}}
   return episode
@@ -229,11 +232,12 @@ def check_episode(episode: Episode, source: str) -> None:
   length = len(steps['is_last'])
   if length == 0:
     raise DatasetError(f'{source}: an episode has no steps')
-  for key, value in [('action', steps['action']),
+  actions = [('action', steps['action'])] if 'action' in steps else []  # none: state-only
+  for key, value in [*actions,
                      *((f'observation/{k}', v) for k, v in steps['observation'].items())]:
     if len(value) != length:
       raise DatasetError(f'{source}: steps/{key} has {len(value)} steps, is_last has {length}')
-  if not np.issubdtype(np.asarray(steps['action']).dtype, np.floating):
+  if actions and not np.issubdtype(np.asarray(steps['action']).dtype, np.floating):
     raise DatasetError(f'{source}: steps/action has dtype {np.asarray(steps["action"]).dtype}'
                        ', expected floats')
   state = steps['observation'].get('state')

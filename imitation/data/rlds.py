@@ -54,9 +54,10 @@ def spec_to_json(observation_spec: Mapping[str, Any]) -> Dict[str, Dict[str, Any
 
 
 def episode_features(
-    observation_spec: Mapping[str, Any], action_dim: int
+    observation_spec: Mapping[str, Any], action_dim: int, expert_labels: bool = True
 ) -> tfds.features.FeaturesDict:
-  """The TFDS feature spec of an episode (see `episodes` for the schema)."""
+  """The TFDS feature spec of an episode (see `episodes` for the schema); without
+  `expert_labels`, steps have no `expert_action` (data recorded where no expert labels)."""
   observation = {}
   for key, spec in observation_spec.items():
     if key == 'image' and spec.shape[-1] in (1, 3, 4):
@@ -70,11 +71,14 @@ def episode_features(
           shape=tuple(spec.shape), dtype=np.dtype(spec.dtype)
       )
   action = tfds.features.Tensor(shape=(action_dim,), dtype=np.float32)
+  # action_dim 0: a state-only dataset, whose steps record no action at all.
+  actions = {}
+  if action_dim:
+    actions = {'action': action, **({'expert_action': action} if expert_labels else {})}
   return tfds.features.FeaturesDict({
       'steps': tfds.features.Dataset({
           'observation': tfds.features.FeaturesDict(observation),
-          'action': action,
-          'expert_action': action,
+          **actions,
           'reward': tfds.features.Scalar(np.float32),
           'discount': tfds.features.Scalar(np.float32),
           'is_first': tfds.features.Scalar(np.bool_),
@@ -151,6 +155,7 @@ def write_episodes(
     split: str = 'train',
     append: bool = False,
     max_episodes_per_shard: int = 1000,
+    expert_labels: bool = True,
 ) -> str:
   """Writes episodes as a TFDS dataset (TFRecord shards) at `path/name/version`, which
   `tfds.builder(name, data_dir=path)` and `builder_from_directory` open; returns that
@@ -163,7 +168,8 @@ def write_episodes(
     path: the data_dir.
     episodes: RLDS episodes as numpy dicts.
     observation_spec: shapes/dtypes of one observation (from `envs.observation_spec`).
-    action_dim: size of the action vector.
+    action_dim: size of the action vector; 0 for a state-only dataset (its episodes'
+      steps have no `action` nor `expert_action`).
     metadata: JSON-serialisable facts about the data (env name, horizon, ...), stored in
       the dataset's metadata.json and checked when the dataset is loaded.
     name: the dataset's TFDS name (snake_case).
@@ -171,6 +177,7 @@ def write_episodes(
     split: split to write.
     append: add to an existing dataset instead of creating one.
     max_episodes_per_shard: shard size.
+    expert_labels: whether steps carry `expert_action` (not for data no expert labelled).
   """
   check_name(name, version)
   directory = os.path.join(path, name, version)
@@ -188,7 +195,7 @@ def write_episodes(
         ),
         description='RLDS episodes written by the imitation library. A step whose '
                     'action_is_pad is True carries no real action (the final step).',
-        features=episode_features(observation_spec, action_dim),
+        features=episode_features(observation_spec, action_dim, expert_labels),
         metadata=tfds.core.MetadataDict(metadata),
     )
     writer = tfds.core.SequentialWriter(

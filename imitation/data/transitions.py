@@ -5,6 +5,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence
 import numpy as np
 
 from imitation.data import episodes as episodes_lib
+from imitation.data import state_only
 from imitation.errors import DatasetError
 
 
@@ -24,6 +25,8 @@ def episodes_to_transitions(
   """
   if not episodes:
     raise DatasetError('the dataset holds no episodes')
+  if not any(key in episodes[0]['steps'] for key in state_only.ACTION_KEYS):
+    raise DatasetError(state_only.REFUSAL)
   if action_key not in episodes[0]['steps']:
     raise DatasetError(
         f'steps have no {action_key!r} field; fields: {sorted(episodes[0]["steps"])}'

@@ -37,18 +37,7 @@ def make_act_fn(policy: Policy, deterministic: bool = True) -> rollout.Actor:
   a chunked or history policy keeps its state as the module docstring says.
   """
   horizon, history = policy.action_horizon, policy.observation_history
-
-  def predict(policy_params: Tuple[Any, normalization_lib.Normalization],
-              observation: Dict[str, jax.Array], rng: jax.Array) -> jax.Array:
-    """[batch, action_dim], or a chunk [batch, H, action_dim], in environment units."""
-    params, normalization = policy_params
-    distribution = policy.apply(
-        params, normalization_lib.normalize_observation(normalization, observation))
-    action = distribution.mode() if deterministic else distribution.sample(rng)
-    if horizon > 1:
-      action = policy_lib.chunk_actions(action, horizon)
-    return normalization_lib.denormalize_action(normalization, action)
-
+  predict = make_predict_fn(policy, deterministic)
   if horizon == 1 and history == 1:
     return rollout.stateless(predict)
 
@@ -84,6 +73,24 @@ def make_act_fn(policy: Policy, deterministic: bool = True) -> rollout.Actor:
                      policy.execute_steps)
 
   return rollout.Actor(act, initial_state)
+
+
+def make_predict_fn(policy: Policy, deterministic: bool = True):
+  """`predict((params, normalization), inputs, rng)`: the network on raw inputs (with the
+  history already stacked, [batch, n, ...], for a history policy), its mode (or a sample)
+  in environment units, [batch, action_dim] or a chunk [batch, H, action_dim]."""
+
+  def predict(policy_params: Tuple[Any, normalization_lib.Normalization],
+              observation: Dict[str, jax.Array], rng: jax.Array) -> jax.Array:
+    params, normalization = policy_params
+    distribution = policy.apply(
+        params, normalization_lib.normalize_observation(normalization, observation))
+    action = distribution.mode() if deterministic else distribution.sample(rng)
+    if policy.action_horizon > 1:
+      action = policy_lib.chunk_actions(action, policy.action_horizon)
+    return normalization_lib.denormalize_action(normalization, action)
+
+  return predict
 
 
 def policy_inputs(observation: Dict[str, jax.Array], state: Any) -> Dict[str, jax.Array]:

@@ -100,6 +100,25 @@ def dagger_rounds_table(results: Dict[str, Any]) -> str:
   return _text_table(header, rows)
 
 
+def bco_rounds_table(results: Dict[str, Any]) -> str:
+  """Per round: environment interactions (this round, in total), the inverse model's label
+  error (held-out interactions; the demonstrations, where their actions are known), success."""
+  header = (f'{results["task"]}: BCO(alpha={results["alpha"]:g}), seed {results["seed"]}, '
+            f'expert success {results["expert_success_rate"]:.3f}, '
+            f'{results["wall_time_s"]:.0f} s')
+  rows = [('round', 'interactions', 'total interactions', 'held-out label mse',
+           'demo label mse', 'success')]
+
+  def error(value):
+    return '-' if value is None else f'{value:.4f}'
+
+  for r in results['rounds']:
+    rows.append((str(r['round']), str(r['env_interactions']), str(r['total_env_interactions']),
+                 error(r.get('inverse_heldout_mse')), error(r.get('demo_label_mse')),
+                 f'{r["success_rate"]:.3f}'))
+  return _text_table(header, rows)
+
+
 def _format_mean_std(stat: Dict[str, float]) -> str:
   return f'{stat["mean"]:.3f} ± {stat["std"]:.3f}'
 

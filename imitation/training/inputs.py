@@ -146,7 +146,8 @@ def training_rows(config: ml_collections.ConfigDict,
   return {**rows, WINDOWS: windows} if windows else rows
 
 
-def _first(config: ml_collections.ConfigDict, observations: Dict[str, Any]) -> Dict[str, Any]:
+def first_observation(config: ml_collections.ConfigDict,
+                      observations: Dict[str, Any]) -> Dict[str, Any]:
   """A copy of the first observation (as a batch of one), so the host arrays can go; with
   an observation history, as the history of an episode's first step."""
   first = {k: v[:1].copy() for k, v in observations.items()}
@@ -231,7 +232,8 @@ def closed_loop(run: Any, env: Any) -> TrainingInput:
   # Only the device copy outlives this call: the host arrays go once it is made.
   return TrainingInput(
       device_dataset(run.config, run.mesh, transitions, envs.task_names(env)),
-      _first(run.config, transitions['observation']), normalization(run.config, transitions),
+      first_observation(run.config, transitions['observation']),
+      normalization(run.config, transitions),
       distributed.gather_rows(transitions['task_id']), _counts(info, path), env.action_size)
 
 
@@ -250,7 +252,7 @@ def offline(run: Any) -> TrainingInput:
   split_rng = np.random.default_rng(np.asarray(jax.random.key_data(run.key(streams.HOLDOUT))))
   train, heldout, info = demonstrations.load_holdout_split(config, path, split_rng)
   return TrainingInput(
-      device_dataset(config, run.mesh, train), _first(config, train['observation']),
+      device_dataset(config, run.mesh, train), first_observation(config, train['observation']),
       normalization(config, train), train['task_id'],
       {**_counts(info, path), 'num_heldout_demos': info['num_heldout_demos']},
       int(train['action'].shape[-1]), heldout=heldout)
@@ -294,7 +296,7 @@ def members(run: Any, env: Any, members_: List[members_lib.Member]) -> TrainingI
                      else os.path.join(run.workdir, 'seed_*', 'demos')}
   # Only the device copy outlives this call: the host transitions go once it is made.
   return TrainingInput(
-      dataset, _first(config, data[0]['observation']),
+      dataset, first_observation(config, data[0]['observation']),
       members_lib.stack([per_seed_normalization[m.seed] for m in members_]),
       data[0]['task_id'], info, env.action_size, per_seed=per_seed)
 

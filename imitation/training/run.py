@@ -170,10 +170,13 @@ class Run:
       evaluate: Optional[Callable[[Any], Dict[str, float]]] = None,
       stop_at_step: Optional[int] = None,
       members: Optional[Sequence[Any]] = None,
+      train: Optional[ml_collections.ConfigDict] = None,
   ) -> FitResult:
     """Trains `state` (or the latest checkpoint under `directory`, which replaces it) to
     `train.num_steps`, checkpointing and logging to `directory`, as `training.loop.fit`
-    (stacked `members` train as one vmapped program)."""
+    (stacked `members` train as one vmapped program). `train` (default: the config's
+    `train` section) is for a second model of the run (BCO's inverse dynamics model)."""
+    train = train or self.config.train
     checkpointer = self.checkpointer(directory)
     try:
       resumed_from_step, state, data_state = self._restore_latest_good(checkpointer, state)
@@ -188,13 +191,12 @@ class Run:
       streams_batches = isinstance(dataset, streaming.Stream)
       key = (id(learner), streams_batches, tuple(members or ()))
       if key not in self._chunks:  # one compiled chunk per learner, reused by later fits
-        train = self.config.train
         self._chunks[key] = chunk_lib.make_chunk(
             learner.update, self.mesh, batch_size=train.batch_size,
             steps_per_call=train.steps_per_call, unroll=train.scan_unroll,
             streaming=streams_batches, members=members)
       state, final_eval = loop.fit(
-          state, dataset, config=self.config.train,
+          state, dataset, config=train,
           chunk=self._chunks[key],
           checkpointer=checkpointer, writer=self.writer(directory, resume_step=resumed_from_step),
           evaluate=evaluate, after_eval=learner.after_eval if evaluate else None,
