@@ -19,6 +19,7 @@ from imitation.data import rlds
 from imitation.data import state_only
 from imitation.data.device_dataset import DeviceDataset
 from imitation.errors import DatasetError
+from imitation.studies import bco_comparison
 from imitation.training import inputs as inputs_lib
 from tests import foreign_rlds
 
@@ -213,3 +214,20 @@ def test_bco_trains_on_a_foreign_state_only_dataset(runs, tmp_path):
   bc_run.update_from_flattened_dict({'data.path': path, 'data.format': 'envlogger'})
   with pytest.raises(DatasetError, match='train BCO on it'):
     bc.train(bc_run, str(tmp_path / 'bc'))
+
+
+def test_study_summary_table_and_plots_come_from_the_runs(runs, tmp_path):
+  _, _, full, resumed = runs
+  bc_like = [{'success_rate': 0.5, 'expert_success_rate': 1.0},
+             {'success_rate': 0.7, 'expert_success_rate': 1.0}]
+  summary = bco_comparison.summarize(bc_like, [full, resumed])
+  assert summary['bc']['success_rate']['mean'] == pytest.approx(0.6)
+  assert len(summary['bco']) == len(full['rounds'])
+  for point, record in zip(summary['bco'], full['rounds']):
+    assert point['total_env_interactions']['mean'] == record['total_env_interactions']
+    assert point['success_rate']['std'] == pytest.approx(0.0, abs=1e-9)  # the same run twice
+  record = {**summary, 'task': 'drive', 'seeds': [0, 1]}
+  table = bco_comparison.study_table(record)
+  assert table.count('\n| BCO') == len(full['rounds']) and '| BC | yes | 0 |' in table
+  bco_comparison.plot_study(record, str(tmp_path))
+  assert os.path.getsize(tmp_path / 'interactions.png') and os.path.getsize(tmp_path / 'labels.png')

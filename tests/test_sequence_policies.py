@@ -439,3 +439,13 @@ def test_a_chunked_history_diffusion_policy_trains_as_members_exports_and_reload
                         jax.random.PRNGKey(0))
   chex.assert_shape(action, (3, 2))
   chex.assert_shape(state['plan'], (3, 4, 2))
+
+
+def test_any_preset_reads_images_with_the_image_arg():
+  config = bc_config.get_config('obstacle_flow,image')
+  assert (config.env.kwargs.image_size, config.env.frame_stack) == (32, 2)
+  assert (config.network.encoder, config.network.use_state) == ('cnn', False)
+  assert (config.network.head, config.network.chunk.horizon) == ('flow', 8)  # the preset's
+  assert not validation.problems(config)
+  plain = bc_config.get_config('obstacle_flow')
+  assert plain.env.kwargs.image_size == 0 and plain.network.encoder == 'mlp'

@@ -64,20 +64,30 @@ def run_study(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]
   sweep.run_study_trials(trials, agents.train, config.study, storage=run.path('ray'))
   results = {name: [study_common.finished(t.workdir) for t in trials
                     if dict(t.cell)['algorithm'] == name] for name in ('bc', 'bco')}
-  summary = {
-      'bc': {'success_rate': study_common.spread([r['success_rate'] for r in results['bc']])},
-      'bco': [_round_spread([r['rounds'][k] for r in results['bco']], k)
-              for k in range(len(results['bco'][0]['rounds']))],
-      'expert_success_rate': study_common.spread(
-          [r['expert_success_rate'] for r in results['bc']]),
-      'alpha': float(config.bco.alpha),
-  }
-  record = run.write_results(ALGORITHM, seed=None, seeds=list(config.study.seeds), **summary)
+  record = run.write_results(ALGORITHM, seed=None, seeds=list(config.study.seeds),
+                             **summarize(results['bc'], results['bco']))
   if run.is_writer:
     study_common.write_report(run.path(TABLE_FILE), study_table(record) + '\n')
     plot_study(record, run.workdir)
   run.close()
   return record
+
+
+def summarize(bc_results: List[Dict[str, Any]], bco_results: List[Dict[str, Any]],
+              ) -> Dict[str, Any]:
+  """The study's figures from its runs' results (one per seed each): BC's success, and
+  per BCO round the spread over seeds of its success, interactions and label errors."""
+  alphas = {r['alpha'] for r in bco_results}
+  if len(alphas) != 1:
+    raise ValueError(f'BCO runs of different alphas: {sorted(alphas)}')
+  return {
+      'bc': {'success_rate': study_common.spread([r['success_rate'] for r in bc_results])},
+      'bco': [_round_spread([r['rounds'][k] for r in bco_results], k)
+              for k in range(min(len(r['rounds']) for r in bco_results))],
+      'expert_success_rate': study_common.spread(
+          [r['expert_success_rate'] for r in bc_results]),
+      'alpha': alphas.pop(),
+  }
 
 
 def _round_spread(records: List[Dict[str, Any]], round_index: int) -> Dict[str, Any]:
