@@ -3,7 +3,8 @@
   python -m experiments.bco --config=configs/bco.py:reach --workdir=/tmp/bco_reach
   python -m experiments.bco --config=configs/bco.py:reach --workdir=W --config.bco.alpha=0
 
-Args after the colon: the task, then optional `debug`. The collected demonstrations are
+Args after the colon: what configs/bc.py takes (a task or a BC preset, then optional
+`image` and `debug`), e.g. `configs/bco.py:obstacle_flow,image`. The collected demonstrations are
 state-only (`collect.drop_actions`; their actions kept aside only to score the inferred
 labels); `--config.data.path` trains on any dataset, its actions (if any) unused.
 `train.*` trains the policy, `bco.inverse.*` the inverse dynamics model, every round.
@@ -12,12 +13,11 @@ labels); `--config.data.path` trains on any dataset, its actions (if any) unused
 import ml_collections
 
 from configs import bc
-from configs import common
 
 
 def get_config(arg: str = 'reach') -> ml_collections.ConfigDict:
-  args = common.parse_arg(arg, task='reach', debug=False)
-  config = bc.get_config(','.join([args['task']] + (['debug'] if args['debug'] else [])))
+  config = bc.get_config(arg or 'reach')
+  debug = 'debug' in (arg or '').split(',')
   config.algorithm = 'bco'
   config.collect.drop_actions = True
   config.train.eval_every = config.train.num_steps  # rounds are evaluated by BCO itself
@@ -41,7 +41,7 @@ def get_config(arg: str = 'reach') -> ml_collections.ConfigDict:
   config.bco.inverse = dict(head='deterministic', hidden_sizes=(256, 256), num_steps=5_000,
                             batch_size=256)
 
-  if args['debug']:
+  if debug:
     config.bco.pre_interactions = 4 * config.env.horizon  # 4 episodes: 1 held out
     config.bco.alpha = 0.5
     config.bco.num_rounds = 2

@@ -146,8 +146,8 @@ def plot_study(results: Dict[str, Any], workdir: str) -> None:
     if all(p[name] is not None for p in points):
       ax.errorbar(rounds, [p[name]['mean'] for p in points],
                   yerr=[p[name]['std'] for p in points], marker='o', label=label)
-  ax.set(xlabel='BCO round', ylabel='inverse model action MSE', yscale='log',
-         title=results['task'])
+  ax.set(xlabel='BCO round (0: BCO(0))', ylabel='inverse model action MSE', yscale='log',
+         title=results['task'], xticks=rounds)
   ax.legend(fontsize=7)
   fig.tight_layout()
   fig.savefig(os.path.join(workdir, 'labels.png'), dpi=120)
