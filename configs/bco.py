@@ -48,5 +48,4 @@ def get_config(arg: str = 'reach') -> ml_collections.ConfigDict:
     config.bco.num_parallel_envs = 4
     config.bco.inverse.num_steps = 20
     config.bco.inverse.batch_size = 32
-    config.train.eval_every = config.train.num_steps
   return config

@@ -81,11 +81,13 @@ def make_inverse_learner(config: ml_collections.ConfigDict, action_size: int) ->
   return bc.make_learner(inverse_config(config), action_size)
 
 
-def inverse_rows(episodes: List[episodes_lib.Episode], action_size: int) -> Dict[str, Any]:
+def inverse_rows(episodes: List[episodes_lib.Episode], action_size: int,
+                 aside: Optional[Dict[int, np.ndarray]] = None) -> Dict[str, Any]:
   """Every step of every episode as one row, for the inverse model: its observation,
-  the action that led to it from the step before (`action`; zeros where unknown), `valid`
-  (a step with a step before it in its episode, whose action is known when the episode
-  records actions), `episode_index` and `task_id`. A row's window of two observations
+  the real action that led to it from the step before (`action`: the episode's own, or
+  those kept `aside` for it, data/state_only.py; zeros where unknown), `valid` (a step
+  with a step before it in its episode), `episode_index`, `task_id`, and `actions_known`
+  (whether every episode's actions were). A row's window of two observations
   (data/windows.py) is then exactly (s_t, s_t+1)."""
   lengths = [len(e['steps']['is_last']) for e in episodes]
   total = int(sum(lengths))
@@ -97,36 +99,24 @@ def inverse_rows(episodes: List[episodes_lib.Episode], action_size: int) -> Dict
       'valid': np.ones(total, bool),
       'episode_index': np.empty(total, np.int32),
       'task_id': np.empty(total, np.int32),
+      'actions_known': True,
   }
   row = 0
   for index, (episode, length) in enumerate(zip(episodes, lengths)):
     steps, end = episode['steps'], row + length
     for k, v in steps['observation'].items():
       rows['observation'][k][row:end] = v
-    if state_only.has_actions(episode):
-      rows['action'][row + 1:end] = np.asarray(steps['action'])[:length - 1]
+    actions = state_only.true_actions(episode, aside)
+    if actions is None:
+      rows['actions_known'] = False
+    else:  # an Open X episode's last action has no next observation: it leads nowhere
+      count = min(len(actions), length - 1)
+      rows['action'][row + 1:row + 1 + count] = actions[:count]
     rows['valid'][row] = False
     rows['episode_index'][row:end] = index
     rows['task_id'][row:end] = episode['episode_metadata'].get('task_id', 0)
     row = end
   return rows
-
-
-def true_demo_actions(episodes: List[episodes_lib.Episode], rows: Dict[str, Any],
-                      aside: Optional[Dict[int, np.ndarray]]) -> Optional[np.ndarray]:
-  """The demonstrations' real actions aligned with `inverse_rows(episodes)` (the action
-  into each row), when every episode's are known (its own, or kept aside); else None."""
-  truth = np.zeros_like(rows['action'])
-  row = 0
-  for episode in episodes:
-    length = len(episode['steps']['is_last'])
-    actions = state_only.true_actions(episode, aside)
-    if actions is None:
-      return None
-    count = min(len(actions), length - 1)
-    truth[row + 1:row + 1 + count] = actions[:count]
-    row += length
-  return truth
 
 
 def make_labeller(learner: Learner, batch_size: int):
@@ -240,11 +230,12 @@ class _Setup:
   observation_spec: Dict[str, Any]
   policy: Learner  # BC on the inferred actions
   inverse: Learner  # p(a | s, s')
-  inverse_train: ml_collections.ConfigDict
+  inverse_config: ml_collections.ConfigDict  # `inverse_config(config)`
   demos_path: str
   num_demos: int
-  demo_rows: Dict[str, Any]  # the demonstrations, one row per step (`inverse_rows`)
-  demo_truth: Optional[np.ndarray]  # their real actions where known, aligned with the rows
+  # The demonstrations, one row per step (`inverse_rows`), with their real actions where
+  # known: only to score the labels.
+  demo_rows: Dict[str, Any]
   interactions: List[episodes_lib.Episode]  # every round's so far, in order
   label: Any  # make_labeller's function
   collect: Any  # the compiled exploration rollout
@@ -281,8 +272,8 @@ def train(config: ml_collections.ConfigDict, workdir: str, *,
       run.write_json(PROGRESS_FILE, progress)
     inverse_state, diagnostics = _fit_inverse(config, run, setup, round_index)
     labels = setup.label(inverse_state.policy_params, setup.demo_rows)
-    if setup.demo_truth is not None:
-      diagnostics['demo_label_mse'] = label_error(labels, setup.demo_truth,
+    if setup.demo_rows['actions_known']:
+      diagnostics['demo_label_mse'] = label_error(labels, setup.demo_rows['action'],
                                                   setup.demo_rows['valid'])
     state, num_transitions = _fit_policy(run, setup, round_index, labels)
     evaluation = setup.evaluator(state.policy_params, setup.eval_key)
@@ -321,14 +312,13 @@ def _set_up(config: ml_collections.ConfigDict, run: run_lib.Run,
   inverse = make_inverse_learner(config, env.action_size)
   demos_path = inputs_lib.dataset_path(run)
   demos, _, _ = demonstrations.load_episodes(config, demos_path)
-  rows = inverse_rows(demos, env.action_size)
-  transitions_lib.check_matches_env(rows, envs.observation_spec(env), env.action_size,
-                                    source=demos_path)
   aside = None
   if ',' not in demos_path:
     aside = state_only.load_actions_aside(rlds.resolve_path(demos_path))
-  truth = true_demo_actions(demos, rows, aside)
-  if truth is None:
+  rows = inverse_rows(demos, env.action_size, aside)
+  transitions_lib.check_matches_env(rows, envs.observation_spec(env), env.action_size,
+                                    source=demos_path)
+  if not rows['actions_known']:
     logging.warning('the demonstrations\' real actions are unknown: label errors on them '
                     'are not reported')
   interactions = []
@@ -339,8 +329,8 @@ def _set_up(config: ml_collections.ConfigDict, run: run_lib.Run,
   explorer = make_explorer(policy.act, config.bco.action_limit)
   return _Setup(
       env=env, observation_spec=envs.observation_spec(env), policy=policy, inverse=inverse,
-      inverse_train=inverse_config(config).train, demos_path=demos_path,
-      num_demos=len(demos), demo_rows=rows, demo_truth=truth, interactions=interactions,
+      inverse_config=inverse_config(config), demos_path=demos_path,
+      num_demos=len(demos), demo_rows=rows, interactions=interactions,
       label=make_labeller(inverse, config.bco.label_batch_size),
       collect=jax.jit(rollout_lib.make_rollout(env, config.env.horizon, explorer)),
       evaluator=Evaluator(env, policy.act, config.eval.num_episodes, config.env.horizon),
@@ -415,7 +405,7 @@ def _fit_inverse(config, run: run_lib.Run, setup: _Setup, round_index: int):
   held-out action error."""
   train_episodes, test_episodes = _split_interactions(config, setup, round_index)
   rows = inverse_rows(train_episodes, setup.env.action_size)
-  inverse = inverse_config(config)
+  inverse = setup.inverse_config
   normalization = inputs_lib.normalization(inverse, {
       'observation': rows['observation'], 'action': rows['action'][rows['valid']]})
   capacity = None
@@ -428,7 +418,7 @@ def _fit_inverse(config, run: run_lib.Run, setup: _Setup, round_index: int):
   example = inputs_lib.first_observation(inverse, rows['observation'])
   state = run.init_state(setup.inverse, run.key(streams.BCO_INVERSE, round_index), example,
                          normalization)
-  state, _, _ = run.fit(setup.inverse, state, dataset, train=setup.inverse_train,
+  state, _, _ = run.fit(setup.inverse, state, dataset, train=inverse.train,
                         directory=_round_dir(round_index, 'inverse'))
   diagnostics = {'num_interaction_rows': int(rows['valid'].sum())}
   if test_episodes:
