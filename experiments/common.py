@@ -5,6 +5,7 @@ Only absl and ml_collections are imported here: JAX and the library load after t
 are parsed (in `load_config` and the job), so `--help` and a bad flag cost no JAX start-up.
 """
 
+import errno
 import importlib
 import logging
 import os
@@ -100,6 +101,12 @@ def parse_flags(argv: Sequence[str], flag_values: flags.FlagValues = flags.FLAGS
     raise ConfigError(f'unknown config key {_last_line(e)}') from None
   except (OSError, ValueError, TypeError) as e:
     raise ConfigError(f'--config: {_last_line(e)}') from None
+  except (SyntaxError, ImportError, NameError) as e:  # the config file itself is broken
+    raise ConfigError(f'--config: the file does not import: {type(e).__name__}: '
+                      f'{_last_line(e)}') from None
+  except Exception as e:  # pylint: disable=broad-except  # whatever its get_config raised
+    raise ConfigError(f'--config: its get_config raised {type(e).__name__}: '
+                      f'{_last_line(e)}') from None
 
 
 def load_config(command_line: CommandLine,
@@ -109,18 +116,45 @@ def load_config(command_line: CommandLine,
   config = command_line.config.value
   try:
     config.get('seed')  # a config file that failed to load raises on first use
-  except (OSError, ValueError, KeyError, AttributeError, TypeError) as e:
+  except Exception as e:  # pylint: disable=broad-except  # whatever its get_config raised
+    known = isinstance(e, (OSError, ValueError, KeyError, AttributeError, TypeError))
     raise ConfigError(f'cannot load --config={flag_values["config"].config_filename}: '
-                      f'{_last_line(e)}') from None
+                      f'{"" if known else type(e).__name__ + ": "}{_last_line(e)}') from None
   validation.validate(config)
   return config
 
 
+INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, as a shell reports a Ctrl-C
+INTERRUPTED = ('interrupted: the checkpoints and data already written are kept; run the same '
+               'command again to resume')
+
+
+def disk_full_line(error: BaseException) -> str:
+  """The one line for a write that found the disk full ('' for any other error): OSError's
+  ENOSPC / EDQUOT, or TensorFlow's and orbax's errors that only say so in their text."""
+  errno_ = getattr(error, 'errno', None)
+  if errno_ not in (errno.ENOSPC, errno.EDQUOT) and 'No space left on device' not in str(error):
+    return ''
+  where = getattr(error, 'filename', None)
+  return (f'no space left on device{f" writing {where}" if where else ""}: free some space '
+          'and run the same command again; what was written before is whole and is kept')
+
+
 def _exit_on_error(function: Callable[..., Any], *args: Any) -> Any:
+  """`function(*args)`; a user error or a full disk exits 1 with its line, Ctrl-C exits
+  130 with one."""
   try:
     return function(*args)
   except ImitationError as e:
     sys.exit(f'error: {e}')
+  except KeyboardInterrupt:
+    print(INTERRUPTED, file=sys.stderr)
+    sys.exit(INTERRUPTED_EXIT_CODE)
+  except Exception as e:  # pylint: disable=broad-except
+    line = disk_full_line(e)
+    if not line:
+      raise
+    sys.exit(f'error: {line}')
 
 
 HELP_FLAGS = ('-h', '--help', '-?', '--helpshort')

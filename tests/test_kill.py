@@ -17,6 +17,7 @@ with `bash scripts/test.sh -m kill`; IMITATION_KILL_SEED draws other delays. 25 
 import glob
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -191,3 +192,28 @@ def test_runs_killed_at_random_moments_end_like_uninterrupted_ones(tmp_path, com
   assert len(kills) == len(moments)
   assert _comparable(resumed) == _comparable(uninterrupted)
 
+
+
+def test_ctrl_c_is_one_line_exit_130_and_the_rerun_resumes(tmp_path):
+  """SIGINT (Ctrl-C) once a checkpoint is committed: exit 130 with the one line, the
+  checkpoints intact, and the same command ends like an uninterrupted run."""
+  from experiments import common  # pylint: disable=g-import-not-at-top
+  workdir, log = str(tmp_path / 'interrupted'), str(tmp_path / 'launch.log')
+  with open(log, 'a') as f:  # SIGINT as a terminal sends it (not ignored, as `&` would)
+    process = subprocess.Popen(
+        BC_COMMAND + [f'--workdir={workdir}'], cwd=REPO, stdout=f, stderr=subprocess.STDOUT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+  checkpoints = os.path.join(workdir, 'checkpoints')
+  while process.poll() is None and not (os.path.isdir(checkpoints) and any(
+      name.isdigit() for name in os.listdir(checkpoints))):
+    time.sleep(_POLL_S)
+  assert process.poll() is None, 'the run ended before its first checkpoint'
+  process.send_signal(signal.SIGINT)
+  assert process.wait(timeout=120) == common.INTERRUPTED_EXIT_CODE
+  with open(log) as f:
+    assert common.INTERRUPTED in f.read()
+  assert 'Traceback' not in open(log).read()
+  resumed = _finish(BC_COMMAND, workdir, log)
+  assert resumed['resumed_from_step'] > 0
+  uninterrupted = _finish(BC_COMMAND, str(tmp_path / 'uninterrupted'), log)
+  assert _comparable(resumed) == _comparable(uninterrupted)

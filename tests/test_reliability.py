@@ -5,6 +5,7 @@ The table of docs/reliability.md lists each bad input tested here and its line.
 The kill harness (runs SIGKILLed at random moments) is tests/test_kill.py.
 """
 
+import errno
 import hashlib
 import json
 import os
@@ -85,7 +86,7 @@ BAD_VALUES = [
     ('bc', 'collect.num_episodes', 0, 'collect.num_episodes=0: expected a positive integer'),
     ('bc', 'collect.num_parallel_envs', 0, 'collect.num_parallel_envs=0: expected a positive integer'),
     ('bc', 'eval.num_episodes', 0, 'eval.num_episodes=0: expected a positive integer'),
-    ('bc', 'data.format', 'rlds2', "data.format='rlds2': expected one of envlogger, imitation, open_x"),
+    ('bc', 'data.format', 'rlds2', "data.format='rlds2': expected one of envlogger, imitation, maniskill, minari, open_x, robomimic"),
     ('bc', 'data.pipeline', 'disk', "data.pipeline='disk': expected one of device, stream"),
     ('bc', 'data.holdout_fraction', 1.5, 'data.holdout_fraction=1.5: expected a number in (0, 1)'),
     ('bc', 'data.task_mixture', 'nope', "data.task_mixture='nope': expected one of size, uniform, explicit"),
@@ -95,6 +96,16 @@ BAD_VALUES = [
     ('dagger', 'dagger.variant', 'nope', "dagger.variant='nope': expected one of classic, intervention, ensemble"),
     ('dagger', 'dagger.num_rounds', 0, 'dagger.num_rounds=0: expected a positive integer'),
     ('dagger', 'dagger.beta.beta0', 2.0, 'dagger.beta.beta0=2.0: expected a number in [0, 1]'),
+    ('dagger', 'dagger.beta.p', 1.5, 'dagger.beta.p=1.5: expected a number in [0, 1]'),
+    ('dagger', 'dagger.beta.p', -0.1, 'dagger.beta.p=-0.1: expected a number in [0, 1]'),
+    ('dagger', 'dagger.episodes_per_round', 0, 'dagger.episodes_per_round=0: expected a positive integer'),
+    ('dagger', 'dagger.beta.schedule', 'cosine', "dagger.beta.schedule='cosine': expected one of"),
+    ('dagger', 'dagger.ensemble.num_members', 1, 'dagger.ensemble.num_members=1: expected an integer >= 2'),
+    ('dagger', 'dagger.gate.num_samples', 1, 'dagger.gate.num_samples=1: expected an integer >= 2'),
+    ('dagger', 'dagger.gate.action_threshold', -0.2, 'dagger.gate.action_threshold=-0.2: expected a number > 0 (inf: off)'),
+    ('dagger', 'dagger.gate.uncertainty_threshold', float('nan'), 'dagger.gate.uncertainty_threshold=nan: expected a number > 0 (inf: off)'),
+    ('dagger', 'dagger.gate.return_fraction', 0.0, 'dagger.gate.return_fraction=0.0: expected a number in (0, 1]'),
+    ('dagger', 'dagger.warm_start', 1, 'dagger.warm_start=1: expected true or false'),
     ('multitask', 'multitask.loss_weights', 'nope', "multitask.loss_weights='nope': expected one of uniform"),
     ('multitask', 'network.task.embedding_factors', (0, 3), 'network.task.embedding_factors=(0, 3): expected distinct indices into the 3 task factors'),
 ]
@@ -170,6 +181,49 @@ def test_a_bad_command_line_is_one_line(args, line, monkeypatch):
   with pytest.raises(ConfigError) as error:
     _command_line(*args)
   assert line in _one_line(str(error.value))
+
+
+@pytest.mark.parametrize('source, line', [
+    ('def get_config(:\n  pass\n',
+     'the file does not import: SyntaxError: invalid syntax (broken.py, line 1)'),
+    ('import no_such_module\n', "ModuleNotFoundError: No module named 'no_such_module'"),
+    ('def get_config():\n  return 1 / 0\n',
+     'its get_config raised ZeroDivisionError: division by zero'),
+], ids=['syntax', 'import', 'raises'])
+def test_a_config_file_that_fails_to_import_is_one_line(tmp_path, monkeypatch, source, line):
+  path = tmp_path / 'broken.py'
+  path.write_text(source)
+  args = [f'--config={path}', '--workdir=w']
+  monkeypatch.setattr(sys, 'argv', ['prog', *args])
+  with pytest.raises(ConfigError) as error:
+    _command_line(*args)
+  assert line in _one_line(str(error.value))
+
+
+@pytest.mark.parametrize('error, where', [
+    (OSError(errno.ENOSPC, 'No space left on device', '/w/checkpoints/200'),
+     ' writing /w/checkpoints/200'),
+    (RuntimeError('/w/demos/x.tfrecord; No space left on device'), ''),  # TF's own errors
+])
+def test_a_full_disk_is_one_line(error, where):
+  def writes():
+    raise error
+  with pytest.raises(SystemExit) as exit_:
+    common._exit_on_error(writes)  # pylint: disable=protected-access
+  assert exit_.value.code == (f'error: no space left on device{where}: free some space and '
+                              'run the same command again; what was written before is whole '
+                              'and is kept')
+  with pytest.raises(ValueError):  # any other error is not dressed up as one
+    common._exit_on_error(lambda: int('x'))  # pylint: disable=protected-access
+
+
+def test_ctrl_c_is_one_line_and_exit_130(capsys):
+  def interrupted():
+    raise KeyboardInterrupt
+  with pytest.raises(SystemExit) as exit_:
+    common._exit_on_error(interrupted)  # pylint: disable=protected-access
+  assert exit_.value.code == common.INTERRUPTED_EXIT_CODE == 130
+  assert capsys.readouterr().err.strip() == common.INTERRUPTED
 
 
 def test_the_cli_refuses_a_bad_value_before_touching_a_finished_workdir(tmp_path, trained):

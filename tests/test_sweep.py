@@ -46,6 +46,38 @@ def test_bad_sweeps_are_config_errors(tmp_path, debug_config):
     sweep.make_trials(debug_config, spec, str(tmp_path))
 
 
+BAD_SWEEP_FILES = [
+    (None, "--sweep=MISSING: No such file or directory"),
+    ('{"grid": {"optimizer.learning_rate": [0.1,]}}', 'not JSON: Expecting value at line 1'),
+    ('[1, 2]', 'a sweep is a JSON object'),
+    ('{"grid": {"optimizer.learning_rate": 0.1}}', '"grid" maps each config key to a non-empty'),
+    ('{"list": {"optimizer.learning_rate": 0.1}}', '"list" is a list of objects'),
+    ('{"list": [{}], "seeds": ["0"]}', '"seeds" is a list of integers, got ["0"]'),
+    ('{"list": [{}], "seeds": 3}', '"seeds" is a list of integers, got 3'),
+]
+
+
+@pytest.mark.parametrize('text, line', BAD_SWEEP_FILES,
+                         ids=['missing', 'malformed', 'not_object', 'grid_value', 'list_type',
+                              'seed_type', 'seeds_type'])
+def test_a_bad_sweep_file_is_one_line_naming_it(tmp_path, text, line):
+  path = tmp_path / 'sweep.json'
+  if text is not None:
+    path.write_text(text)
+  with pytest.raises(ConfigError) as error:
+    sweep.read_sweep(str(path))
+  message = str(error.value)
+  assert line.replace('MISSING', str(path)) in message and '\n' not in message
+  assert str(path) in message
+
+
+def test_a_sweep_value_of_the_wrong_type_is_one_line(tmp_path, debug_config):
+  spec = sweep.read_sweep(_write(tmp_path, {'list': [{'train.batch_size': 'big'}]}))
+  with pytest.raises(ConfigError, match=r'sweep override train.batch_size="big": ') as error:
+    sweep.make_trials(debug_config, spec, str(tmp_path))
+  assert '\n' not in str(error.value)
+
+
 def test_the_table_is_the_mean_and_interval_per_cell():
   rows = [{'cell': 'a', 'success_rate': s, 'expert_success_rate': 1.0} for s in (0.5, 0.7, 0.9)]
   rows.append({'cell': 'b', 'success_rate': 0.2, 'expert_success_rate': 1.0})

@@ -4,6 +4,7 @@ import os
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from absl import logging
+import jax
 import ml_collections
 import numpy as np
 
@@ -11,12 +12,20 @@ from imitation import config_rules as rules
 from imitation import envs
 from imitation.data import collect
 from imitation.data import formats
+from imitation.data import hdf5
+from imitation.data import minari_datasets
 from imitation.data import quality
 from imitation.data import rlds
 from imitation.data import transitions as transitions_lib
 from imitation.errors import DatasetError
 
 DEFAULT_DEMOS_DIR = 'demos'
+# A guessed state order is checked on this many first steps against as many env resets
+# (drawn from LAYOUT_CHECK_SEED: the check's own draws, the same every run).
+LAYOUT_CHECK_EPISODES = 256
+LAYOUT_CHECK_SEED = 0
+# The formats that are not TFDS directories, each with its own episode reader.
+READERS = {**hdf5.READERS, 'minari': minari_datasets.iterate_episodes}
 
 
 def resolve_dataset(config: ml_collections.ConfigDict, workdir: str) -> str:
@@ -107,7 +116,9 @@ def _open_dataset(config: ml_collections.ConfigDict, path: str,
   """(an iterator over the episodes of `config.data.split` in the episode schema, mapped
   from `data.format`'s layout, and the dataset's metadata), after checking that the
   dataset was collected on `config.env.name` where its metadata says."""
-  reader, metadata = rlds.iterate_episodes(path, config.data.split)
+  data_format = config.data.get('format', 'imitation')
+  reader, metadata = READERS.get(data_format, rlds.iterate_episodes)(
+      path, config.data.split)
   data_env = metadata.get('env_name')
   if data_env is not None and config.env.name and data_env != config.env.name:
     raise DatasetError(
@@ -117,7 +128,7 @@ def _open_dataset(config: ml_collections.ConfigDict, path: str,
   if data_env is None and config.env.name:
     logging.warning('dataset %s has no metadata naming its environment: it is checked '
                     'against %r by observation and action shapes only', path, config.env.name)
-  standardize = formats.get(config.data.get('format', 'imitation'))
+  standardize = formats.get(data_format)
   fields = formats.fields_from_config(config.data.get('fields'))
 
   def standardized():
@@ -139,7 +150,9 @@ def _filtered_episodes(config: ml_collections.ConfigDict, path: str, reader: Ite
   counts['read'], kept = 0, 0
   if config.data.only_successful:
     reader = _with_success(reader, path)
-  episode_filter = quality.EpisodeFilter(config.data.get('filter'), rlds.resolve_path(path))
+  # A dataset that is one file (HDF5) is its own place for scores (`quality.scores_path`).
+  episode_filter = quality.EpisodeFilter(config.data.get('filter'),
+                                         rlds.resolve_path(path) or path)
   for episode in reader:
     counts['read'] += 1
     if config.data.max_episodes and kept >= config.data.max_episodes:
@@ -200,7 +213,31 @@ def load_transitions(
   transitions_lib.check_matches_env(
       transitions, envs.observation_spec(env), env.action_size, source=path
   )
+  for one_path in path.split(','):
+    _check_guessed_state_order(episodes, env, one_path)
   return transitions, data_info(episodes, transitions, num_available)
+
+
+def _check_guessed_state_order(episodes: Sequence[Dict[str, Any]], env: Any,
+                               path: str) -> None:
+  """Where the state's keys were joined in name order (`data.fields.state` not given),
+  a DatasetError unless the episodes' first states could be `env`'s resets: a column
+  order that is not the env's trains and evaluates without any other error."""
+  names = formats.guessed_state_keys(path)
+  if names is None:
+    return
+  first = np.stack([e['steps']['observation']['state'][0]
+                    for e in episodes[:LAYOUT_CHECK_EPISODES]])
+  resets = envs.reset_observations(env, jax.random.PRNGKey(LAYOUT_CHECK_SEED),
+                                   LAYOUT_CHECK_EPISODES)['state']
+  columns = transitions_lib.mismatched_state_columns(first, resets)
+  if columns:
+    named = "'(" + ','.join(f'"{name}"' for name in names) + ")'"
+    raise DatasetError(
+        f'{path}: the state joined from {", ".join(names)} (in name order) does not start '
+        f"as the environment's observations do (columns {columns[:6]} differ at the first "
+        f"step): name the keys in the environment's order, --config.data.fields.state={named}"
+        ' with them reordered')
 
 
 def data_info(episodes: Sequence[Dict[str, Any]], transitions: Dict[str, Any],

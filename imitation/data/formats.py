@@ -14,11 +14,18 @@ Layouts:
   open_x     Open X-Embodiment style: `observation/state`, `observation/image`, a per-step
              `language_instruction` (the task), and a real action on every step, the last
              one included (there is no extra final observation).
+  robomimic  robomimic's HDF5 file (data/demo_N/{obs, actions, rewards}), read by
+             `data.hdf5`; every step's action is real.
+  maniskill  ManiSkill's HDF5 trajectories (traj_N/{obs, actions, ...}), read by
+             `data.hdf5`, the final observation (no action) left out.
+  minari     a Minari dataset's folder, read by Minari (`data.minari_datasets`), the final
+             observation left out likewise.
 """
 
 import dataclasses
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
+from absl import logging
 import numpy as np
 
 from imitation import config_rules as rules
@@ -27,6 +34,7 @@ from imitation.errors import DatasetError
 
 Episode = episodes_lib.Episode
 _IMAGE_KEYS = ('image', 'pixels', 'rgb')  # a layout's default image key, if present
+_GUESSED_ORDERS: Dict[str, Tuple[str, ...]] = {}  # source -> the keys joined in name order
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,9 +105,22 @@ def _state(observation: Any, fields: Fields, source: str) -> Tuple[np.ndarray, O
   if not names:
     raise DatasetError(f'{source}: steps/observation has no numeric state among '
                        f'{sorted(observation)}; set data.fields.state')
+  if fields.state or len(names) == 1:
+    _GUESSED_ORDERS.pop(source, None)  # the latest read of `source` is the one checked
+  elif _GUESSED_ORDERS.get(source) != names:
+    _GUESSED_ORDERS[source] = names  # said once per dataset, not once per episode
+    logging.warning('%s: data.fields.state not given, so state joins %s in name order; if '
+                    "the environment's order differs, name it: --config.data.fields.state="
+                    "'(\"%s\")'", source, ', '.join(names), '","'.join(names))
   parts = [_numeric(_field(observation, k, source, 'steps/observation'), source,
                     f'steps/observation/{k}') for k in names]
   return np.concatenate([p.reshape(p.shape[0], -1) for p in parts], axis=-1), image_key
+
+
+def guessed_state_keys(source: str) -> Optional[Tuple[str, ...]]:
+  """The keys joined into `source`'s state in name order because `data.fields.state` did
+  not name them (None: named, or one key only), for a check against the env's layout."""
+  return _GUESSED_ORDERS.get(source)
 
 
 def _image(observation: Mapping[str, Any], key: str, source: str) -> np.ndarray:
@@ -203,10 +224,23 @@ def open_x_format(episode: Episode, fields: Fields, vocabulary: TaskVocabulary,
                    task_id=_task_id(steps, top, fields, vocabulary, source, default_task))
 
 
+def hub_format(episode: Episode, fields: Fields, vocabulary: TaskVocabulary,
+               source: str) -> Episode:
+  """A demo as its own reader gives it (`data.hdf5`, `data.minari_datasets`): every
+  step's action is real; success and source are the demo's own where it records them."""
+  steps = _field(episode, 'steps', source, 'the episode')
+  top = dict(episode.get('episode_metadata') or {})
+  return _standard(steps, fields, source, last_action_is_real=True, metadata=top,
+                   task_id=_task_id(steps, top, fields, vocabulary, source))
+
+
 FORMATS: Dict[str, Callable[..., Episode]] = {
     'imitation': imitation_format,
     'envlogger': envlogger_format,
     'open_x': open_x_format,
+    'robomimic': hub_format,
+    'maniskill': hub_format,
+    'minari': hub_format,
 }
 
 

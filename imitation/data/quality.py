@@ -31,6 +31,9 @@ def badness(score: str, values: Any) -> np.ndarray:
 
 
 def scores_path(dataset_dir: str) -> str:
+  """Where a dataset's scores are: in its directory, or beside a one-file dataset (HDF5)."""
+  if os.path.isfile(dataset_dir):
+    return f'{dataset_dir}.{SCORES_FILE}'
   return os.path.join(dataset_dir, SCORES_FILE)
 
 

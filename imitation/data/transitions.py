@@ -1,6 +1,6 @@
 """Flattening RLDS episodes to (observation, action) transitions and checking them."""
 
-from typing import Any, Dict, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -93,6 +93,28 @@ def check_matches_env(
         f'dataset {source} has actions of size {data_action_dim} but the environment '
         f'takes {action_dim}'
     )
+
+
+def mismatched_state_columns(data_first: np.ndarray, env_first: np.ndarray,
+                             z_limit: float = 4.0, spread_ratio: float = 4.0,
+                             atol: float = 1e-3) -> List[int]:
+  """The state columns where a dataset's first steps ([n, D]) cannot be the env's resets
+  ([m, D]). A column the env starts at one value (a velocity at rest) must start there in
+  the data too; any other column's mean must lie within `z_limit` standard errors of the
+  env's and its spread within a factor `spread_ratio` of the env's (the spread is judged
+  from 8 episodes on). A column order that is not the env's fails on the columns it moves.
+  """
+  data_first, env_first = np.asarray(data_first, np.float64), np.asarray(env_first, np.float64)
+  mean_e, std_e = env_first.mean(0), env_first.std(0)
+  std_d = data_first.std(0)
+  constant = std_e <= atol
+  off_constant = np.abs(data_first - mean_e).max(0) > atol * (1 + np.abs(mean_e))
+  standard_error = std_e * np.sqrt(1 / len(data_first) + 1 / len(env_first))
+  off_mean = np.abs(data_first.mean(0) - mean_e) > z_limit * np.maximum(standard_error, atol)
+  off_spread = (len(data_first) >= 8) & ((std_d * spread_ratio < std_e)
+                                         | (std_d > spread_ratio * std_e))
+  return [int(c) for c in np.flatnonzero(np.where(constant, off_constant,
+                                                  off_mean | off_spread))]
 
 
 def filter_episodes(

@@ -22,7 +22,7 @@ from imitation.envs import suite
 from imitation.envs import tabletop
 from imitation.envs.base import (ExpertFn, ImitationTask, expert_fn, group_index,
                                  group_task_ids,
-                                 observation_spec, task_names)
+                                 observation_spec, reset_observations, task_names)
 from imitation.envs.registry import make, make_from_config, register, registered_tasks
 
 register('reach', reach.Reach)
@@ -38,5 +38,5 @@ register('grasp_multimodal', functools.partial(grasp.Grasp, multimodal_fraction=
 
 __all__ = [
     'ExpertFn', 'ImitationTask', 'expert_fn', 'group_index', 'group_task_ids', 'make', 'make_from_config',
-    'observation_spec', 'register', 'registered_tasks', 'task_names',
+    'observation_spec', 'register', 'registered_tasks', 'reset_observations', 'task_names',
 ]

@@ -50,6 +50,13 @@ def observation_spec(env: Env) -> Dict[str, jax.ShapeDtypeStruct]:
   return dict(_OBSERVATION_SPECS[env])
 
 
+def reset_observations(env: Env, rng: jax.Array, num: int) -> Dict[str, np.ndarray]:
+  """The first observations of `num` episodes (resets from `rng`), as host arrays: what a
+  dataset's first steps on this env should look like."""
+  state = jax.jit(jax.vmap(env.reset))(jax.random.split(rng, num))
+  return {k: np.asarray(v) for k, v in state.obs.items()}
+
+
 def task_names(env: Env) -> Optional[Tuple[str, ...]]:
   """A multi-task env's name for each task id (several ids may share one: the tasks that
   results and loss weights group by), or None for an env that does not name them."""

@@ -231,7 +231,7 @@ def _check_quality(d: _Diagnosis) -> Dict[str, Any]:
   if run.is_writer:
     atomic.write_text(run.path(QUALITY_REPORT), report)
     if ',' not in d.path:  # next to the dataset, where data.filter finds them
-      data_quality.write_scores(rlds.resolve_path(d.path), record)
+      data_quality.write_scores(rlds.resolve_path(d.path) or d.path, record)
   d.figures += quality_figures
   return check
 

@@ -68,19 +68,42 @@ def _format(value: Any) -> str:
 
 
 def read_sweep(path: str) -> Dict[str, Any]:
-  """The sweep file at `path` (JSON), checked: its cells and seeds."""
-  with open(path) as f:
-    spec = json.load(f)
+  """The sweep file at `path` (JSON), checked: its cells and seeds. A missing or malformed
+  file, or a value of the wrong type, is a one-line ConfigError naming the file."""
+  if not path:
+    raise ConfigError('--sweep must name a sweep file (JSON: "grid" or "list", and "seeds")')
+  try:
+    with open(path) as f:
+      spec = json.load(f)
+  except OSError as e:
+    raise ConfigError(f'--sweep={path}: {e.strerror}') from None
+  except json.JSONDecodeError as e:
+    raise ConfigError(f'{path}: not JSON: {e.msg} at line {e.lineno} column {e.colno}'
+                      ) from None
+  if not isinstance(spec, dict):
+    raise ConfigError(f'{path}: a sweep is a JSON object with "grid" or "list" and "seeds", '
+                      f'not a {type(spec).__name__}')
   unknown = set(spec) - {'grid', 'list', 'seeds'}
   if unknown or ('grid' in spec) == ('list' in spec):
     raise ConfigError(f'{path}: a sweep has "grid" or "list" (not both) and "seeds"; '
                       f'unknown keys {sorted(unknown)}')
   if 'grid' in spec:
-    names = list(spec['grid'])
-    cells = [tuple(zip(names, values)) for values in itertools.product(*spec['grid'].values())]
+    grid = spec['grid']
+    if not isinstance(grid, dict) or not all(
+        isinstance(v, list) and v for v in grid.values()):
+      raise ConfigError(f'{path}: "grid" maps each config key to a non-empty list of values, '
+                        f'got {json.dumps(grid)[:80]}')
+    cells = [tuple(zip(grid, values)) for values in itertools.product(*grid.values())]
   else:
+    if not isinstance(spec['list'], list) or not all(
+        isinstance(o, dict) for o in spec['list']):
+      raise ConfigError(f'{path}: "list" is a list of objects (config key -> value), got '
+                        f'{json.dumps(spec["list"])[:80]}')
     cells = [tuple(overrides.items()) for overrides in spec['list']]
-  seeds = [int(s) for s in spec.get('seeds', [0])]
+  seeds = spec.get('seeds', [0])
+  if not isinstance(seeds, list) or not all(
+      isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+    raise ConfigError(f'{path}: "seeds" is a list of integers, got {json.dumps(seeds)[:80]}')
   if not cells or not seeds or len(set(seeds)) != len(seeds):
     raise ConfigError(f'{path}: needs at least one cell and distinct seeds, got {seeds}')
   return {'cells': cells, 'seeds': seeds}
@@ -96,7 +119,10 @@ def _override(config: ml_collections.ConfigDict, name: str, value: Any) -> None:
   if key not in target:
     raise ConfigError(f'sweep override {name!r}: the config has no field {key!r}')
   old = target[key]
-  target[key] = tuple(value) if isinstance(old, tuple) and isinstance(value, list) else value
+  try:
+    target[key] = tuple(value) if isinstance(old, tuple) and isinstance(value, list) else value
+  except TypeError as e:  # ml_collections refuses a value of another type
+    raise ConfigError(f'sweep override {name}={json.dumps(value)}: {e}') from None
 
 
 def _consecutive_runs(seeds: Sequence[int]) -> List[Tuple[int, ...]]:
