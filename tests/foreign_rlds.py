@@ -7,8 +7,9 @@ store_as_tfds_dataset` (not by this project's writer), so tests and docs/data.md
   envlogger  steps/observation is one flat tensor (`flat=True`) or {'state': ...}; episode
              metadata are top-level fields (`episode_id`); the final step holds the last
              observation and a zero action that is not a real one.
-  open_x     steps/observation/{state, image}, a per-step `language_instruction`, and only
-             the L steps that carry real actions (no extra final observation).
+  open_x     steps/observation/{state, image} (or the image only), a per-step
+             `language_instruction`, and only the L steps that carry real actions (no
+             extra final observation).
 
   python -m tests.foreign_rlds --demos=WORKDIR/demos --out=/tmp/foreign
 """
@@ -41,18 +42,24 @@ def envlogger_episodes(episodes: Sequence[Dict[str, Any]], flat: bool,
 
 
 def open_x_episodes(episodes: Sequence[Dict[str, Any]], image_size: int,
-                    instructions: Sequence[str]) -> Iterator[Dict]:
-  """Episode i gets instruction i mod len(instructions) and a random camera image."""
+                    instructions: Sequence[str], with_state: bool = True) -> Iterator[Dict]:
+  """Episode i gets instruction i mod len(instructions) and its own camera images where it
+  has them (else random ones); without `with_state`, the camera is the only observation."""
   rng = np.random.default_rng(0)
   for index, episode in enumerate(episodes):
     steps = episode['steps']
     real = ~np.asarray(steps['is_last'], bool)  # drop the final observation-only step
     length = int(real.sum())
     is_last = np.arange(length) == length - 1
+    if 'image' in steps['observation']:
+      image = np.asarray(steps['observation']['image'], np.uint8)[real]
+    else:
+      image = rng.integers(0, 256, (length, image_size, image_size, 3), np.uint8)
+    observation = {'image': image}
+    if with_state:
+      observation['state'] = np.asarray(steps['observation']['state'], np.float32)[real]
     yield {'steps': {
-        'observation': {
-            'state': np.asarray(steps['observation']['state'], np.float32)[real],
-            'image': rng.integers(0, 256, (length, image_size, image_size, 3), np.uint8)},
+        'observation': observation,
         'action': np.asarray(steps['action'], np.float32)[real],
         'language_instruction': np.asarray(
             [instructions[index % len(instructions)]] * length, object),
@@ -96,14 +103,22 @@ def write_envlogger(episodes: Sequence[Dict[str, Any]], data_dir: str, flat: boo
 
 def write_open_x(episodes: Sequence[Dict[str, Any]], data_dir: str, image_size: int = 8,
                  instructions: Sequence[str] = ('reach the target',),
-                 name: str = 'open_x_style') -> str:
-  """The episodes in an Open X-style layout at data_dir/NAME/1.2.0 (returned)."""
-  rows = list(open_x_episodes(episodes, image_size, instructions))
-  action_dim = rows[0]['steps']['action'].shape[-1]
-  state_dim = rows[0]['steps']['observation']['state'].shape[-1]
+                 name: str = 'open_x_style', with_state: bool = True) -> str:
+  """The episodes in an Open X-style layout at data_dir/NAME/1.2.0 (returned); without
+  `with_state`, images and instructions only."""
+  rows = list(open_x_episodes(episodes, image_size, instructions, with_state))
+  first = rows[0]['steps']
+  action_dim = first['action'].shape[-1]
+  image_shape = first['observation']['image'].shape[1:]
+  # TFDS's Image holds 1, 3 or 4 channels; a frame stack is a plain uint8 tensor.
+  image = (tfds.features.Image(shape=image_shape) if image_shape[-1] in (1, 3, 4)
+           else tfds.features.Tensor(shape=image_shape, dtype=np.uint8))
+  observation = {'image': image}
+  if with_state:
+    observation['state'] = tfds.features.Tensor(
+        shape=first['observation']['state'].shape[1:], dtype=np.float32)
   features = {'steps': tfds.features.Dataset({
-      'observation': {'state': tfds.features.Tensor(shape=(state_dim,), dtype=np.float32),
-                      'image': tfds.features.Image(shape=(image_size, image_size, 3))},
+      'observation': observation,
       'action': tfds.features.Tensor(shape=(action_dim,), dtype=np.float32),
       'language_instruction': tfds.features.Text(),
       **_FLAGS})}
@@ -115,7 +130,9 @@ def main(argv):
   episodes, _ = rlds.load_episodes(flags.FLAGS.demos)
   for path in (write_envlogger(episodes, flags.FLAGS.out, flat=False),
                write_envlogger(episodes, flags.FLAGS.out, flat=True),
-               write_open_x(episodes, flags.FLAGS.out)):
+               write_open_x(episodes, flags.FLAGS.out),
+               write_open_x(episodes, flags.FLAGS.out, name='open_x_images_only',
+                            with_state=False)):
     print(path)
 
 

@@ -14,9 +14,11 @@ import pytest
 
 from configs import bc as bc_config
 from imitation.evaluation import acting
+from imitation import envs
 from imitation.agents import bc
 from imitation.data import episodes as episodes_lib
 from imitation.data import rlds
+from imitation.errors import ConfigError
 from imitation.training import checkpoint as checkpoint_lib
 from imitation.training import optimizers
 from imitation.training.train_state import TrainState
@@ -269,6 +271,29 @@ def test_bc_trains_from_images_end_to_end(tmp_path, debug_config):
   from PIL import Image  # pylint: disable=g-import-not-at-top
   gif = Image.open([p for p in evaluated['files'] if p.endswith('policy.gif')][0])
   assert gif.size[1] == 16 + 2  # one row of tiles: the policy's own 16-pixel images
+
+  # The same demos as an Open X-style dataset of images and instructions only (no state):
+  # read as the same image rows, trained with the CNN alone, scored in closed loop.
+  from imitation.data import demonstrations  # pylint: disable=g-import-not-at-top
+  from tests import foreign_rlds  # pylint: disable=g-import-not-at-top
+  path = foreign_rlds.write_open_x(episodes, str(tmp_path / 'foreign'), name='images_only',
+                                   instructions=('reach red', 'reach blue'), with_state=False)
+  image_only = config.copy_and_resolve_references()
+  image_only.data.update(path=path, format='open_x')
+  image_only.network.use_state = False
+  env = envs.make_from_config(config.env)
+  theirs, _ = demonstrations.load_transitions(image_only, path, env)
+  ours, _ = demonstrations.load_transitions(config, os.path.join(workdir, 'demos'), env)
+  assert set(theirs['observation']) == {'image'}
+  np.testing.assert_array_equal(theirs['observation']['image'], ours['observation']['image'])
+  np.testing.assert_array_equal(theirs['task_id'], np.arange(len(episodes)).repeat(
+      [len(e['steps']['is_last']) - 1 for e in episodes]) % 2)  # the instructions' ids
+  results = bc.train(image_only, str(tmp_path / 'images_only'))
+  assert results['steps'] == config.train.num_steps and 0 <= results['success_rate'] <= 1
+  image_only.network.use_state = True  # a policy that reads a state the data lacks
+  with pytest.raises(ConfigError, match='the policy reads observation "state" but the data '
+                     r"has only \['image'\]"):
+    bc.train(image_only, str(tmp_path / 'needs_state'))
 
 
 def test_the_installed_package_loads_and_evaluates_a_policy_from_any_directory(finished_run,

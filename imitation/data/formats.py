@@ -5,7 +5,9 @@ One small standardise function per layout, chosen by `data.format` (Octo's
 with `steps` = {observation: {state, image?}, action, reward, discount, is_first, is_last,
 is_terminal, action_is_pad} and `episode_metadata` = {task_id, source, return, length,
 success (when the data says)}. `data.fields` renames what a layout calls its fields. An
-episode without the action field is read as state-only (no `action`: data/state_only.py).
+episode without the action field is read as state-only (no `action`: data/state_only.py);
+one whose observation is a camera and nothing numeric beside it, as image-only (no
+`state`: for an image encoder with `network.use_state=False`).
 
 Layouts:
   imitation  what this project writes (metadata.json, `episode_metadata`, `state`/`image`).
@@ -88,8 +90,10 @@ def _numeric(value: Any, source: str, what: str, dtype=np.float32) -> np.ndarray
   return array.astype(dtype)
 
 
-def _state(observation: Any, fields: Fields, source: str) -> Tuple[np.ndarray, Optional[str]]:
-  """([T, D] float32 state, the image key or None) from a flat tensor or a dict."""
+def _state(observation: Any, fields: Fields, source: str
+           ) -> Tuple[Optional[np.ndarray], Optional[str]]:
+  """([T, D] float32 state, the image key or None) from a flat tensor or a dict; the state
+  is None for a camera with no numeric keys beside it (an image-only dataset)."""
   if not isinstance(observation, Mapping):
     array = _numeric(observation, source, 'steps/observation')
     return array.reshape(array.shape[0], -1), None
@@ -103,6 +107,8 @@ def _state(observation: Any, fields: Fields, source: str) -> Tuple[np.ndarray, O
       if k not in _IMAGE_KEYS and k != image_key and not isinstance(v, Mapping)
       and np.asarray(v).dtype.kind in 'fiu' and np.ndim(v) <= 2))
   if not names:
+    if image_key is not None and image_key in observation:
+      return None, image_key  # a camera only: a policy that reads the image alone
     raise DatasetError(f'{source}: steps/observation has no numeric state among '
                        f'{sorted(observation)}; set data.fields.state')
   if fields.state or len(names) == 1:
@@ -149,16 +155,16 @@ def _standard(raw_steps: Mapping[str, Any], fields: Fields, source: str, *,
   """The episode schema from a layout's steps (the shared part of every foreign layout)."""
   observation_raw = _field(raw_steps, 'observation', source, 'steps')
   state, image_key = _state(observation_raw, fields, source)
-  length = state.shape[0]
+  observation = {} if state is None else {'state': state}
+  if image_key is not None:  # found among the observation's keys, or named by data.fields
+    observation['image'] = _image(observation_raw, image_key, source)
+  length = len(next(iter(observation.values())))
   action_key = fields.action or 'action'
   actions = {}  # none: a state-only episode (data/state_only.py)
   if action_key in raw_steps or fields.action:
     action = _numeric(_field(raw_steps, action_key, source, 'steps'), source,
                       f'steps/{action_key}')
     actions['action'] = action.reshape(length, -1)
-  observation = {'state': state}
-  if image_key is not None:  # found among the observation's keys, or named by data.fields
-    observation['image'] = _image(observation_raw, image_key, source)
   flags = _flags(raw_steps, length)
   pad = np.zeros(length, bool) if last_action_is_real else flags['is_last'].copy()
   real = ~pad

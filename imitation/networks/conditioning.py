@@ -17,6 +17,7 @@ import jax
 from jax import numpy as jp
 
 from imitation import config_rules as rules
+from imitation.networks import encoders
 
 FUSIONS = ('concat', 'film')
 COMBINES = ('sum', 'concat', 'product')
@@ -141,7 +142,7 @@ class FactorAttention(nn.Module):
 
   @nn.compact
   def __call__(self, observation) -> jax.Array:
-    state = jp.asarray(observation['state'], jp.float32)
+    state = encoders.state_of(observation)
     if state.shape[-1] % self.entity_size:
       raise ValueError(f'a state of {state.shape[-1]} numbers does not split into entities '
                        f'of {self.entity_size} (network.entities.entity_size)')

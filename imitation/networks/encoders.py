@@ -7,6 +7,7 @@ import jax
 from jax import numpy as jp
 
 from imitation import config_rules as rules
+from imitation.errors import ConfigError
 
 ACTIVATIONS: Dict[str, Callable[[jax.Array], jax.Array]] = {
     'relu': nn.relu,
@@ -33,6 +34,16 @@ class MLP(nn.Module):
     return x
 
 
+def state_of(observation: Dict[str, jax.Array]) -> jax.Array:
+  """The observation's `state` as float32, or a ConfigError for data without one (a camera
+  only): only an image encoder with `network.use_state=False` reads such data."""
+  if 'state' not in observation:
+    raise ConfigError(f'the policy reads observation "state" but the data has only '
+                      f'{sorted(observation)} (an image-only dataset): use '
+                      'network.encoder=cnn or vit with network.use_state=False')
+  return jp.asarray(observation['state'], jp.float32)
+
+
 class StateEncoder(nn.Module):
   """Encodes the low-dimensional `state` vector with an MLP."""
 
@@ -42,7 +53,7 @@ class StateEncoder(nn.Module):
 
   @nn.compact
   def __call__(self, observation: Dict[str, jax.Array]) -> jax.Array:
-    state = jp.asarray(observation['state'], jp.float32)
+    state = state_of(observation)
     return MLP(self.hidden_sizes, self.activation, self.layer_norm)(state)
 
 
