@@ -52,6 +52,15 @@ def non_negative_number() -> Rule:
   return 'a finite number >= 0', lambda v: is_number(v) and math.isfinite(v) and v >= 0
 
 
+def positive_or_off() -> Rule:
+  """A threshold that inf turns off."""
+  return 'a number > 0 (inf: off)', lambda v: is_number(v) and v > 0
+
+
+def boolean() -> Rule:
+  return 'true or false', lambda v: isinstance(v, bool)
+
+
 def fraction(low_open: bool = False, high_open: bool = False) -> Rule:
   low, high = '(' if low_open else '[', ')' if high_open else ']'
 

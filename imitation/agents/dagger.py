@@ -396,10 +396,8 @@ CONFIG_RULES = {
     'dagger.ensemble.num_members': rules.int_at_least(2),
     'dagger.gate.num_samples': rules.int_at_least(2),
     # A threshold of inf turns its criterion off; one of them must stay finite (make_gate).
-    'dagger.gate.action_threshold': (
-        'a number > 0 (inf: off)', lambda v: rules.is_number(v) and v > 0),
-    'dagger.gate.uncertainty_threshold': (
-        'a number > 0 (inf: off)', lambda v: rules.is_number(v) and v > 0),
+    'dagger.gate.action_threshold': rules.positive_or_off(),
+    'dagger.gate.uncertainty_threshold': rules.positive_or_off(),
     'dagger.gate.return_fraction': rules.fraction(low_open=True),
-    'dagger.warm_start': ('true or false', lambda v: isinstance(v, bool)),
+    'dagger.warm_start': rules.boolean(),
 }

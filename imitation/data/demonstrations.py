@@ -25,7 +25,8 @@ DEFAULT_DEMOS_DIR = 'demos'
 LAYOUT_CHECK_EPISODES = 256
 LAYOUT_CHECK_SEED = 0
 # The formats that are not TFDS directories, each with its own episode reader.
-READERS = {**hdf5.READERS, 'minari': minari_datasets.iterate_episodes}
+READERS = {'robomimic': hdf5.iterate_robomimic, 'maniskill': hdf5.iterate_maniskill,
+           'minari': minari_datasets.iterate_episodes}
 
 
 def resolve_dataset(config: ml_collections.ConfigDict, workdir: str) -> str:
@@ -132,11 +133,19 @@ def _open_dataset(config: ml_collections.ConfigDict, path: str,
   fields = formats.fields_from_config(config.data.get('fields'))
 
   def standardized():
+    said = set()  # the guessed state orders the log has named, once per dataset
     for position, episode in enumerate(reader):
       episode = standardize(episode, fields, vocabulary, path)
       formats.check_episode(episode, path)
       # Foreign episodes are numbered by position, which quality scores key by.
       episode['episode_metadata'].setdefault('episode_index', np.int64(position))
+      guessed = episode['episode_metadata'].get(formats.GUESSED_STATE_KEYS)
+      if guessed and guessed not in said:
+        said.add(guessed)
+        logging.warning('%s: data.fields.state not given, so state joins %s in name order; '
+                        "if the environment's order differs, name it: "
+                        "--config.data.fields.state='(\"%s\")'", path,
+                        guessed.replace(',', ', '), guessed.replace(',', '","'))
       yield episode
 
   return standardized(), metadata
@@ -213,31 +222,35 @@ def load_transitions(
   transitions_lib.check_matches_env(
       transitions, envs.observation_spec(env), env.action_size, source=path
   )
-  for one_path in path.split(','):
-    _check_guessed_state_order(episodes, env, one_path)
+  _check_guessed_state_order(episodes, env, path)
   return transitions, data_info(episodes, transitions, num_available)
 
 
 def _check_guessed_state_order(episodes: Sequence[Dict[str, Any]], env: Any,
                                path: str) -> None:
   """Where the state's keys were joined in name order (`data.fields.state` not given),
-  a DatasetError unless the episodes' first states could be `env`'s resets: a column
+  a DatasetError unless those episodes' first states could be `env`'s resets: a column
   order that is not the env's trains and evaluates without any other error."""
-  names = formats.guessed_state_keys(path)
-  if names is None:
+  by_order = {}
+  for episode in episodes:
+    guessed = episode['episode_metadata'].get(formats.GUESSED_STATE_KEYS)
+    if guessed:
+      by_order.setdefault(guessed, []).append(episode['steps']['observation']['state'][0])
+  if not by_order:
     return
-  first = np.stack([e['steps']['observation']['state'][0]
-                    for e in episodes[:LAYOUT_CHECK_EPISODES]])
   resets = envs.reset_observations(env, jax.random.PRNGKey(LAYOUT_CHECK_SEED),
                                    LAYOUT_CHECK_EPISODES)['state']
-  columns = transitions_lib.mismatched_state_columns(first, resets)
-  if columns:
-    named = "'(" + ','.join(f'"{name}"' for name in names) + ")'"
-    raise DatasetError(
-        f'{path}: the state joined from {", ".join(names)} (in name order) does not start '
-        f"as the environment's observations do (columns {columns[:6]} differ at the first "
-        f"step): name the keys in the environment's order, --config.data.fields.state={named}"
-        ' with them reordered')
+  for guessed, first in by_order.items():
+    columns = transitions_lib.mismatched_state_columns(
+        np.stack(first[:LAYOUT_CHECK_EPISODES]), resets)
+    if columns:
+      names = guessed.split(',')
+      named = "'(" + ','.join(f'"{name}"' for name in names) + ")'"
+      raise DatasetError(
+          f'{path}: the state joined from {", ".join(names)} (in name order) does not start '
+          f"as the environment's observations do (columns {columns[:6]} differ at the first "
+          f"step): name the keys in the environment's order, --config.data.fields.state="
+          f'{named} with them reordered')
 
 
 def data_info(episodes: Sequence[Dict[str, Any]], transitions: Dict[str, Any],

@@ -27,7 +27,6 @@ Layouts:
 import dataclasses
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
-from absl import logging
 import numpy as np
 
 from imitation import config_rules as rules
@@ -36,7 +35,9 @@ from imitation.errors import DatasetError
 
 Episode = episodes_lib.Episode
 _IMAGE_KEYS = ('image', 'pixels', 'rgb')  # a layout's default image key, if present
-_GUESSED_ORDERS: Dict[str, Tuple[str, ...]] = {}  # source -> the keys joined in name order
+# Episode metadata: the observation keys joined into `state` in name order, comma-separated,
+# where `data.fields.state` did not name them (several keys only); the run checks that order.
+GUESSED_STATE_KEYS = 'guessed_state_keys'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,12 +92,13 @@ def _numeric(value: Any, source: str, what: str, dtype=np.float32) -> np.ndarray
 
 
 def _state(observation: Any, fields: Fields, source: str
-           ) -> Tuple[Optional[np.ndarray], Optional[str]]:
-  """([T, D] float32 state, the image key or None) from a flat tensor or a dict; the state
-  is None for a camera with no numeric keys beside it (an image-only dataset)."""
+           ) -> Tuple[Optional[np.ndarray], Optional[str], Tuple[str, ...]]:
+  """([T, D] float32 state, the image key or None, the keys joined in name order because
+  `data.fields.state` did not name them: () when named or one) from a flat tensor or a
+  dict; the state is None for a camera with no numeric keys beside it (image-only data)."""
   if not isinstance(observation, Mapping):
     array = _numeric(observation, source, 'steps/observation')
-    return array.reshape(array.shape[0], -1), None
+    return array.reshape(array.shape[0], -1), None, ()
   if fields.image == 'none':  # a state-only policy from a dataset with a camera
     image_key = None
   else:
@@ -108,25 +110,14 @@ def _state(observation: Any, fields: Fields, source: str
       and np.asarray(v).dtype.kind in 'fiu' and np.ndim(v) <= 2))
   if not names:
     if image_key is not None and image_key in observation:
-      return None, image_key  # a camera only: a policy that reads the image alone
+      return None, image_key, ()  # a camera only: a policy that reads the image alone
     raise DatasetError(f'{source}: steps/observation has no numeric state among '
                        f'{sorted(observation)}; set data.fields.state')
-  if fields.state or len(names) == 1:
-    _GUESSED_ORDERS.pop(source, None)  # the latest read of `source` is the one checked
-  elif _GUESSED_ORDERS.get(source) != names:
-    _GUESSED_ORDERS[source] = names  # said once per dataset, not once per episode
-    logging.warning('%s: data.fields.state not given, so state joins %s in name order; if '
-                    "the environment's order differs, name it: --config.data.fields.state="
-                    "'(\"%s\")'", source, ', '.join(names), '","'.join(names))
   parts = [_numeric(_field(observation, k, source, 'steps/observation'), source,
                     f'steps/observation/{k}') for k in names]
-  return np.concatenate([p.reshape(p.shape[0], -1) for p in parts], axis=-1), image_key
-
-
-def guessed_state_keys(source: str) -> Optional[Tuple[str, ...]]:
-  """The keys joined into `source`'s state in name order because `data.fields.state` did
-  not name them (None: named, or one key only), for a check against the env's layout."""
-  return _GUESSED_ORDERS.get(source)
+  guessed = () if fields.state or len(names) == 1 else names
+  return (np.concatenate([p.reshape(p.shape[0], -1) for p in parts], axis=-1), image_key,
+          guessed)
 
 
 def _image(observation: Mapping[str, Any], key: str, source: str) -> np.ndarray:
@@ -154,7 +145,7 @@ def _standard(raw_steps: Mapping[str, Any], fields: Fields, source: str, *,
               task_id: int) -> Episode:
   """The episode schema from a layout's steps (the shared part of every foreign layout)."""
   observation_raw = _field(raw_steps, 'observation', source, 'steps')
-  state, image_key = _state(observation_raw, fields, source)
+  state, image_key, guessed = _state(observation_raw, fields, source)
   observation = {} if state is None else {'state': state}
   if image_key is not None:  # found among the observation's keys, or named by data.fields
     observation['image'] = _image(observation_raw, image_key, source)
@@ -176,6 +167,8 @@ def _standard(raw_steps: Mapping[str, Any], fields: Fields, source: str, *,
   }
   if 'success' in metadata:
     episode_metadata['success'] = bool(np.asarray(metadata['success']))
+  if guessed:
+    episode_metadata[GUESSED_STATE_KEYS] = ','.join(guessed)
   return {'steps': {'observation': observation, **actions, **flags,
                     'action_is_pad': pad},
           'episode_metadata': episode_metadata}

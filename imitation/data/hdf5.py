@@ -30,7 +30,7 @@ conversion, never holds the rest of the file.
 import json
 import os
 import re
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Tuple
 
 import h5py
 import numpy as np
@@ -98,36 +98,62 @@ def _robomimic_demos(handle: h5py.File, path: str, split: str) -> List[str]:
   return _numbered(handle['data'], 'demo_')
 
 
-def iterate_robomimic(path: str, split: str = TRAIN
-                      ) -> Tuple[Iterator[episodes_lib.Episode], Dict[str, Any]]:
-  """The demos of filter key `split` (`all`, or `train` with no such key: every demo), in
-  the file's order, and the metadata its `env_args` give (env_name)."""
+def _episodes(path: str, list_demos: Callable[[h5py.File], Tuple[List[str], Dict[str, Any]]],
+              read_demo: Callable[[h5py.File, str], episodes_lib.Episode]
+              ) -> Tuple[Iterator[episodes_lib.Episode], Dict[str, Any]]:
+  """(the demos `list_demos(file)` names, each read by `read_demo(file, name)` when the
+  reader reaches it, and the file's metadata). The file stays open while episodes are
+  read and is closed when they end, or at once if listing them fails."""
   handle = _open(path)
-  names = _robomimic_demos(handle, path, split)
-  if not names:
-    raise DatasetError(f'{path}: the file holds no demos in split {split!r}')
-  metadata = {}
-  env_args = handle['data'].attrs.get('env_args')
-  if env_args is not None:
-    try:
-      metadata = {'env_name': json.loads(env_args)['env_name'], 'env_args': env_args}
-    except (ValueError, KeyError, TypeError) as e:
-      raise DatasetError(f'{path}: data.attrs["env_args"] is not robomimic\'s JSON '
-                         f'(env_name, type, env_kwargs): {e}') from e
+  try:
+    names, metadata = list_demos(handle)
+  except BaseException:
+    handle.close()
+    raise
 
   def episodes():
     with handle:
       for name in names:
-        demo = handle['data'][name]
-        for key in ('obs', 'actions'):
-          if key not in demo:
-            raise DatasetError(f'{path}: data/{name} has no {key!r} (it has {sorted(demo)})')
-        steps = {'observation': _read(demo['obs']), 'action': demo['actions'][()]}
-        if 'rewards' in demo:
-          steps['reward'] = demo['rewards'][()]
-        yield {'steps': steps, 'episode_metadata': {'demo': name, **_attrs(demo)}}
+        yield read_demo(handle, name)
 
   return episodes(), metadata
+
+
+def _steps(group: h5py.Group, observation: Any, actions: np.ndarray) -> Dict[str, Any]:
+  """A demo's steps as `data.formats` maps them: observation, action and its rewards."""
+  steps = {'observation': observation, 'action': actions}
+  if 'rewards' in group:
+    steps['reward'] = group['rewards'][()]
+  return steps
+
+
+def iterate_robomimic(path: str, split: str = TRAIN
+                      ) -> Tuple[Iterator[episodes_lib.Episode], Dict[str, Any]]:
+  """The demos of filter key `split` (`all`, or `train` with no such key: every demo), in
+  the file's order, and the metadata its `env_args` give (env_name)."""
+
+  def list_demos(handle):
+    names = _robomimic_demos(handle, path, split)
+    if not names:
+      raise DatasetError(f'{path}: the file holds no demos in split {split!r}')
+    env_args = handle['data'].attrs.get('env_args')
+    if env_args is None:
+      return names, {}
+    try:
+      return names, {'env_name': json.loads(env_args)['env_name'], 'env_args': env_args}
+    except (ValueError, KeyError, TypeError) as e:
+      raise DatasetError(f'{path}: data.attrs["env_args"] is not robomimic\'s JSON '
+                         f'(env_name, type, env_kwargs): {e}') from e
+
+  def read_demo(handle, name):
+    demo = handle['data'][name]
+    for key in ('obs', 'actions'):
+      if key not in demo:
+        raise DatasetError(f'{path}: data/{name} has no {key!r} (it has {sorted(demo)})')
+    return {'steps': _steps(demo, _read(demo['obs']), demo['actions'][()]),
+            'episode_metadata': {'demo': name, **_attrs(demo)}}
+
+  return _episodes(path, list_demos, read_demo)
 
 
 def iterate_maniskill(path: str, split: str = TRAIN
@@ -137,36 +163,29 @@ def iterate_maniskill(path: str, split: str = TRAIN
   if split not in (TRAIN, ALL):
     raise DatasetError(f'{path}: ManiSkill trajectory files have no splits; data.split '
                        f'must be {TRAIN!r} or {ALL!r}, not {split!r}')
-  handle = _open(path)
-  names = _numbered(handle, 'traj_')
-  if not names:
-    raise DatasetError(f'{path}: no traj_N groups (it has {_some(handle)}), not a '
-                       'ManiSkill trajectory file; for robomimic set data.format=robomimic')
-  metadata = {}
-  sidecar = os.path.splitext(path)[0] + '.json'
-  if os.path.exists(sidecar):
+
+  def list_demos(handle):
+    names = _numbered(handle, 'traj_')
+    if not names:
+      raise DatasetError(f'{path}: no traj_N groups (it has {_some(handle)}), not a '
+                         'ManiSkill trajectory file; for robomimic set data.format=robomimic')
+    sidecar = os.path.splitext(path)[0] + '.json'
+    if not os.path.exists(sidecar):
+      return names, {}
     with open(sidecar) as f:
       env_id = (json.load(f).get('env_info') or {}).get('env_id')
-    if env_id:
-      metadata['env_name'] = env_id
+    return names, {'env_name': env_id} if env_id else {}
 
-  def episodes():
-    with handle:
-      for name in names:
-        trajectory = handle[name]
-        if 'obs' not in trajectory or 'actions' not in trajectory:
-          raise DatasetError(f'{path}: {name} needs obs and actions (it has '
-                             f'{sorted(trajectory)})')
-        actions = trajectory['actions'][()]
-        steps = {'observation': _read(trajectory['obs'], len(actions)), 'action': actions}
-        if 'rewards' in trajectory:
-          steps['reward'] = trajectory['rewards'][()]
-        episode_metadata = {'demo': name}
-        if 'success' in trajectory:
-          episode_metadata['success'] = bool(np.asarray(trajectory['success'][()])[-1])
-        yield {'steps': steps, 'episode_metadata': episode_metadata}
+  def read_demo(handle, name):
+    trajectory = handle[name]
+    if 'obs' not in trajectory or 'actions' not in trajectory:
+      raise DatasetError(f'{path}: {name} needs obs and actions (it has '
+                         f'{sorted(trajectory)})')
+    actions = trajectory['actions'][()]
+    episode_metadata = {'demo': name}
+    if 'success' in trajectory:
+      episode_metadata['success'] = bool(np.asarray(trajectory['success'][()])[-1])
+    return {'steps': _steps(trajectory, _read(trajectory['obs'], len(actions)), actions),
+            'episode_metadata': episode_metadata}
 
-  return episodes(), metadata
-
-
-READERS = {'robomimic': iterate_robomimic, 'maniskill': iterate_maniskill}
+  return _episodes(path, list_demos, read_demo)
