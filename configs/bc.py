@@ -169,7 +169,7 @@ def get_config(arg: str = 'reach', more_presets=()) -> ml_collections.ConfigDict
   config.data.path = ''
   config.data.split = 'train'
   # The dataset's layout (imitation/data/formats.py): imitation (ours) | envlogger |
-  # open_x; fields renames what it calls its fields (empty: the layout's default): state (observation keys
+  # open_x | robomimic | maniskill | minari | lerobot; fields renames what it calls its fields (empty: the layout's default): state (observation keys
   # concatenated, in order), image ('none': no camera), action, task (a step's instruction
   # string or task id).
   config.data.format = 'imitation'
@@ -204,6 +204,13 @@ def get_config(arg: str = 'reach', more_presets=()) -> ml_collections.ConfigDict
   # Offline runs (no environment, env.name=''): the share of episodes held out of training
   # to score the policy by action error and R^2.
   config.data.holdout_fraction = 0.1
+
+  # experiments/export.py: the data above (as a run reads it: format, fields, filters)
+  # written as a LeRobotDataset v3.0 (imitation/data/lerobot.py) in WORKDIR: the camera as
+  # mp4 video (codec libsvtav1 | h264 | hevc, constant rate factor, pixel format yuv420p |
+  # yuv444p; LeRobot's defaults) or, video=False, as lossless PNG frames inside the parquet
+  # file; data.task_names[i] is task id i's string; fps 0: the env's control rate.
+  config.export = dict(video=True, codec='libsvtav1', crf=30, pixel_format='yuv420p', fps=0)
 
   config.normalization = ml_collections.ConfigDict()
   config.normalization.observations = True

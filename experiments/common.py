@@ -9,6 +9,7 @@ import errno
 import importlib
 import logging
 import os
+import re
 import sys
 from typing import Any, Callable, List, NamedTuple, Sequence
 
@@ -129,13 +130,18 @@ INTERRUPTED = ('interrupted: the checkpoints and data already written are kept; 
                'command again to resume')
 
 
+_ABSOLUTE_PATH = re.compile(r'(?<![\w.])(/[^\s"\';:,]+)')
+
+
 def disk_full_line(error: BaseException) -> str:
   """The one line for a write that found the disk full ('' for any other error): OSError's
   ENOSPC / EDQUOT, or TensorFlow's and orbax's errors that only say so in their text."""
   errno_ = getattr(error, 'errno', None)
   if errno_ not in (errno.ENOSPC, errno.EDQUOT) and 'No space left on device' not in str(error):
     return ''
-  where = getattr(error, 'filename', None)
+  # TensorFlow's and orbax's errors name the file only in their text ('... local file
+  # "/w/checkpoints/40.orbax-checkpoint-tmp/...": ... No space left on device').
+  where = getattr(error, 'filename', None) or next(iter(_ABSOLUTE_PATH.findall(str(error))), '')
   return (f'no space left on device{f" writing {where}" if where else ""}: free some space '
           'and run the same command again; what was written before is whole and is kept')
 

@@ -19,6 +19,7 @@ from imitation.agents import multitask
 from imitation.data import collect
 from imitation.data import demonstrations
 from imitation.data import formats
+from imitation.data import lerobot
 from imitation.data import mixtures
 from imitation.data import normalization
 from imitation.data import quality as data_quality
@@ -41,7 +42,7 @@ from imitation.training import members
 from imitation.training import optimizers
 
 # Every module that declares config rules, lowest floor first.
-DECLARING = (registry, collect, demonstrations, formats, mixtures, normalization, data_quality,
+DECLARING = (registry, collect, demonstrations, formats, lerobot, mixtures, normalization, data_quality,
              streaming, augmentation, conditioning, encoders, generative, policy, ema, inputs,
              loop, members, optimizers, evaluate, quality, bco, dagger, multitask, diagnose,
              sweep)

@@ -15,6 +15,7 @@ import pytest
 from imitation import envs
 from imitation.agents import bc
 from imitation.data import demonstrations
+from imitation.data import lerobot
 from imitation.data import rlds
 from imitation.data import streaming
 from imitation.data import transitions as transitions_lib
@@ -34,8 +35,10 @@ def own_episodes(demos_path):
 
 @pytest.fixture(scope='module')
 def foreign(tmp_path_factory, own_episodes):
-  """{'envlogger_dict', 'envlogger_flat', 'open_x', 'robomimic', 'maniskill', 'minari'}:
-  each a dataset path (a TFDS directory, one HDF5 file, or a Minari dataset's folder)."""
+  """{'envlogger_dict', 'envlogger_flat', 'open_x', 'robomimic', 'maniskill', 'minari',
+  'lerobot'}: each a dataset path (a TFDS directory, one HDF5 file, a Minari dataset's
+  folder, a LeRobot v3 root written by data.lerobot: tests/test_lerobot.py reads one
+  LeRobot's own writer made)."""
   data_dir = str(tmp_path_factory.mktemp('foreign'))
   return {
       'envlogger_dict': foreign_rlds.write_envlogger(own_episodes, data_dir, flat=False),
@@ -47,7 +50,13 @@ def foreign(tmp_path_factory, own_episodes):
       'maniskill': foreign_hdf5.write_maniskill(
           own_episodes, os.path.join(data_dir, 'maniskill.h5'), env_id='reach'),
       'minari': foreign_hdf5.write_minari(own_episodes, os.path.join(data_dir, 'minari')),
+      'lerobot': _written_lerobot(own_episodes, os.path.join(data_dir, 'lerobot')),
   }
+
+
+def _written_lerobot(episodes, root):
+  lerobot.write_dataset(episodes, root, fps=50, robot_type='reach')
+  return root
 
 
 def _config(debug_config, path, data_format, **fields):
@@ -65,11 +74,12 @@ def _config(debug_config, path, data_format, **fields):
     ('robomimic', 'robomimic', {'state': foreign_hdf5.STATE_KEYS}),
     ('maniskill', 'maniskill', {}),
     ('minari', 'minari', {}),
+    ('lerobot', 'lerobot', {}),
 ])
 def test_foreign_layouts_read_as_exactly_our_own_transitions(
     foreign, demos_path, debug_config, reach_env, layout, data_format, fields):
   """The same episodes, in another tool's layout, give the same training transitions:
-  envlogger's final step is padding; Open X's, the HDF5 files' and Minari's every step is
+  envlogger's final step is padding; Open X's, the HDF5 files', Minari's and LeRobot's every step is
   real (ManiSkill's and Minari's final observation, without an action, is left out)."""
   ours, own_info = demonstrations.load_transitions(debug_config, demos_path, reach_env)
   config = _config(debug_config, foreign[layout], data_format, **fields)
@@ -79,8 +89,9 @@ def test_foreign_layouts_read_as_exactly_our_own_transitions(
   np.testing.assert_array_equal(theirs['observation']['state'], ours['observation']['state'])
   np.testing.assert_array_equal(theirs['action'], ours['action'])
   assert info['num_demos'] == debug_config.collect.num_episodes
-  # ManiSkill and Minari (infos) record each episode's success; the other layouts do not.
-  expected = own_info['demo_success_rate'] if layout in ('maniskill', 'minari') else None
+  # ManiSkill, Minari (infos) and LeRobot (next.success) record each episode's success.
+  expected = (own_info['demo_success_rate'] if layout in ('maniskill', 'minari', 'lerobot')
+              else None)
   assert info['demo_success_rate'] == expected
 
 
@@ -124,6 +135,17 @@ def test_robomimic_filter_keys_are_splits_and_a_guessed_key_order_is_said_and_re
   np.testing.assert_array_equal(first[:, -half:], ours[:, :half])
 
 
+def test_a_streamed_run_refuses_a_guessed_key_order_too(foreign, debug_config, tmp_path):
+  """data.pipeline=stream checks the guessed order while converting, and leaves no
+  finished conversion behind, so the fixed rerun converts again."""
+  config = _config(debug_config, foreign['robomimic'], 'robomimic')
+  config.data.split, config.data.pipeline = 'all', 'stream'
+  workdir = str(tmp_path / 'streamed')
+  with pytest.raises(DatasetError, match=r'does not start as the environment.s observations'):
+    bc.train(config, workdir)
+  assert streaming.read_meta(os.path.join(workdir, 'stream')) is None
+
+
 def test_the_state_check_passes_the_env_order_and_flags_the_columns_moved():
   rng = np.random.default_rng(0)
   env_first = np.concatenate([rng.normal(size=(256, 3)), np.zeros((256, 2))], axis=1)
@@ -149,7 +171,7 @@ def test_hdf5_read_with_the_wrong_format_is_one_line(foreign, debug_config, reac
   assert '\n' not in str(error.value) and foreign[layout] in str(error.value)
 
 
-@pytest.mark.parametrize('layout', ['maniskill', 'minari'])
+@pytest.mark.parametrize('layout', ['maniskill', 'minari', 'lerobot'])
 def test_hub_datasets_stream_the_transitions_they_load(foreign, debug_config, reach_env,
                                                        tmp_path, layout):
   """The grain stream's conversion reads them demo by demo into the same rows."""

@@ -86,7 +86,9 @@ BAD_VALUES = [
     ('bc', 'collect.num_episodes', 0, 'collect.num_episodes=0: expected a positive integer'),
     ('bc', 'collect.num_parallel_envs', 0, 'collect.num_parallel_envs=0: expected a positive integer'),
     ('bc', 'eval.num_episodes', 0, 'eval.num_episodes=0: expected a positive integer'),
-    ('bc', 'data.format', 'rlds2', "data.format='rlds2': expected one of envlogger, imitation, maniskill, minari, open_x, robomimic"),
+    ('bc', 'data.format', 'rlds2', "data.format='rlds2': expected one of envlogger, imitation, lerobot, maniskill, minari, open_x, robomimic"),
+    ('bc', 'export.codec', 'vp9', "export.codec='vp9': expected one of libsvtav1, h264, hevc"),
+    ('bc', 'export.pixel_format', 'yuv444p', "export.pixel_format='yuv444p': expected 'yuv420p' with export.codec='libsvtav1'"),
     ('bc', 'data.pipeline', 'disk', "data.pipeline='disk': expected one of device, stream"),
     ('bc', 'data.holdout_fraction', 1.5, 'data.holdout_fraction=1.5: expected a number in (0, 1)'),
     ('bc', 'data.task_mixture', 'nope', "data.task_mixture='nope': expected one of size, uniform, explicit"),
@@ -203,7 +205,12 @@ def test_a_config_file_that_fails_to_import_is_one_line(tmp_path, monkeypatch, s
 @pytest.mark.parametrize('error, where', [
     (OSError(errno.ENOSPC, 'No space left on device', '/w/checkpoints/200'),
      ' writing /w/checkpoints/200'),
-    (RuntimeError('/w/demos/x.tfrecord; No space left on device'), ''),  # TF's own errors
+    (RuntimeError('/w/demos/x.tfrecord; No space left on device'),  # TF's own errors
+     ' writing /w/demos/x.tfrecord'),
+    (ValueError('RESOURCE_EXHAUSTED: Error writing local file "/w/checkpoints/40.orbax-'
+                'checkpoint-tmp/_sharding": Failed to write 6355 bytes to file 9: No space '
+                "left on device [os_error_code='28']"),  # orbax's, as a real full disk gave
+     ' writing /w/checkpoints/40.orbax-checkpoint-tmp/_sharding'),
 ])
 def test_a_full_disk_is_one_line(error, where):
   def writes():

@@ -1,7 +1,7 @@
 """Getting the training demonstrations a config asks for: load them, or collect defaults."""
 
 import os
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from absl import logging
 import jax
@@ -13,6 +13,7 @@ from imitation import envs
 from imitation.data import collect
 from imitation.data import formats
 from imitation.data import hdf5
+from imitation.data import lerobot
 from imitation.data import minari_datasets
 from imitation.data import quality
 from imitation.data import rlds
@@ -26,7 +27,7 @@ LAYOUT_CHECK_EPISODES = 256
 LAYOUT_CHECK_SEED = 0
 # The formats that are not TFDS directories, each with its own episode reader.
 READERS = {'robomimic': hdf5.iterate_robomimic, 'maniskill': hdf5.iterate_maniskill,
-           'minari': minari_datasets.iterate_episodes}
+           'minari': minari_datasets.iterate_episodes, 'lerobot': lerobot.iterate_episodes}
 
 
 def resolve_dataset(config: ml_collections.ConfigDict, workdir: str) -> str:
@@ -137,6 +138,8 @@ def _open_dataset(config: ml_collections.ConfigDict, path: str,
     for position, episode in enumerate(reader):
       episode = standardize(episode, fields, vocabulary, path)
       formats.check_episode(episode, path)
+      if data_format != 'imitation':  # other tools store one camera frame per step
+        episode = formats.stack_frames(episode, config.env.get('frame_stack', 1))
       # Foreign episodes are numbered by position, which quality scores key by.
       episode['episode_metadata'].setdefault('episode_index', np.int64(position))
       guessed = episode['episode_metadata'].get(formats.GUESSED_STATE_KEYS)
@@ -233,16 +236,41 @@ def _check_guessed_state_order(episodes: Sequence[Dict[str, Any]], env: Any,
   order that is not the env's trains and evaluates without any other error."""
   by_order = {}
   for episode in episodes:
-    guessed = episode['episode_metadata'].get(formats.GUESSED_STATE_KEYS)
-    if guessed:
-      by_order.setdefault(guessed, []).append(episode['steps']['observation']['state'][0])
+    _add_first_state(by_order, episode)
+  _check_first_states(by_order, env, path)
+
+
+def checked_state_order(episodes: Iterable[Dict[str, Any]], env: Any,
+                        path: str) -> Iterator[Dict[str, Any]]:
+  """`episodes`, read one at a time (a stream's conversion), with the check of
+  `load_transitions` on the guessed state orders: made once the first
+  `LAYOUT_CHECK_EPISODES` episodes of an order are read, or at the end."""
+  by_order, checked = {}, set()
+  for episode in episodes:
+    guessed = _add_first_state(by_order, episode)
+    if guessed and guessed not in checked and (
+        len(by_order[guessed]) >= LAYOUT_CHECK_EPISODES):
+      _check_first_states({guessed: by_order.pop(guessed)}, env, path)
+      checked.add(guessed)
+    yield episode
+  _check_first_states({k: v for k, v in by_order.items() if k not in checked}, env, path)
+
+
+def _add_first_state(by_order: Dict[str, list], episode: Dict[str, Any]) -> Optional[str]:
+  """Keeps `episode`'s first state under its guessed state order (if any); the order."""
+  guessed = episode['episode_metadata'].get(formats.GUESSED_STATE_KEYS)
+  if guessed and len(by_order.setdefault(guessed, [])) < LAYOUT_CHECK_EPISODES:
+    by_order[guessed].append(np.asarray(episode['steps']['observation']['state'][0]))
+  return guessed
+
+
+def _check_first_states(by_order: Dict[str, list], env: Any, path: str) -> None:
   if not by_order:
     return
   resets = envs.reset_observations(env, jax.random.PRNGKey(LAYOUT_CHECK_SEED),
                                    LAYOUT_CHECK_EPISODES)['state']
   for guessed, first in by_order.items():
-    columns = transitions_lib.mismatched_state_columns(
-        np.stack(first[:LAYOUT_CHECK_EPISODES]), resets)
+    columns = transitions_lib.mismatched_state_columns(np.stack(first), resets)
     if columns:
       names = guessed.split(',')
       named = "'(" + ','.join(f'"{name}"' for name in names) + ")'"

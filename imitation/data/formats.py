@@ -22,6 +22,8 @@ Layouts:
              `data.hdf5`, the final observation (no action) left out.
   minari     a Minari dataset's folder, read by Minari (`data.minari_datasets`), the final
              observation left out likewise.
+  lerobot    a LeRobotDataset v3.0 root (parquet and mp4), read by `data.lerobot`: one
+             step per frame, observation keys without their `observation.` prefix.
 """
 
 import dataclasses
@@ -35,6 +37,9 @@ from imitation.errors import DatasetError
 
 Episode = episodes_lib.Episode
 _IMAGE_KEYS = ('image', 'pixels', 'rgb')  # a layout's default image key, if present
+# A camera of at most this many channels is one frame (gray, RGB, RGBA): foreign layouts
+# store one per step, stacked on reading to env.frame_stack (`stack_frames`).
+ONE_FRAME_CHANNELS = 4
 # Episode metadata: the observation keys joined into `state` in name order, comma-separated,
 # where `data.fields.state` did not name them (several keys only); the run checks that order.
 GUESSED_STATE_KEYS = 'guessed_state_keys'
@@ -107,7 +112,8 @@ def _state(observation: Any, fields: Fields, source: str
   names = fields.state or tuple(sorted(
       k for k, v in observation.items()
       if k not in _IMAGE_KEYS and k != image_key and not isinstance(v, Mapping)
-      and np.asarray(v).dtype.kind in 'fiu' and np.ndim(v) <= 2))
+      and np.ndim(v) <= 2 and np.asarray(v).dtype.kind in 'fiu'))  # ndim first: a video
+      # (data.lerobot.VideoFrames) is decoded only when read as the camera
   if not names:
     if image_key is not None and image_key in observation:
       return None, image_key, ()  # a camera only: a policy that reads the image alone
@@ -181,7 +187,7 @@ def _task_id(raw_steps: Mapping[str, Any], top: Mapping[str, Any], fields: Field
   if not key:
     return int(np.asarray(top.get('task_id', 0)))
   value = np.asarray(_field(raw_steps, key, source, 'steps'))[0]
-  if isinstance(value, bytes) or value.dtype.kind in 'SUO':
+  if isinstance(value, (bytes, str)) or value.dtype.kind in 'SUO':
     text = value.decode() if isinstance(value, bytes) else str(value)
     return vocabulary(text, source)
   return int(value)
@@ -233,6 +239,17 @@ def hub_format(episode: Episode, fields: Fields, vocabulary: TaskVocabulary,
                    task_id=_task_id(steps, top, fields, vocabulary, source))
 
 
+def lerobot_format(episode: Episode, fields: Fields, vocabulary: TaskVocabulary,
+                   source: str) -> Episode:
+  """A LeRobot v3 episode (`data.lerobot`): every frame's action is real; the task is the
+  dataset's own task_index, or its string mapped through `data.task_names` if given."""
+  steps = _field(episode, 'steps', source, 'the episode')
+  top = dict(episode.get('episode_metadata') or {})
+  default_task = ('task' if vocabulary.fixed else 'task_index') if 'task' in steps else ''
+  return _standard(steps, fields, source, last_action_is_real=True, metadata=top,
+                   task_id=_task_id(steps, top, fields, vocabulary, source, default_task))
+
+
 FORMATS: Dict[str, Callable[..., Episode]] = {
     'imitation': imitation_format,
     'envlogger': envlogger_format,
@@ -240,6 +257,7 @@ FORMATS: Dict[str, Callable[..., Episode]] = {
     'robomimic': hub_format,
     'maniskill': hub_format,
     'minari': hub_format,
+    'lerobot': lerobot_format,
 }
 
 
@@ -257,6 +275,20 @@ def fields_from_config(section: Mapping[str, Any]) -> Fields:
     state = tuple(s for s in state.split(',') if s)
   return Fields(state=tuple(state), image=section.get('image', ''),
               action=section.get('action', ''), task=section.get('task', ''))
+
+
+def stack_frames(episode: Episode, frame_stack: int) -> Episode:
+  """`episode` with a one-frame camera ([T, H, W, C], C <= 4) stacked as the env's
+  `FrameStack` stacks it: step t holds frames t - k + 1 ... t along channels, oldest first,
+  the first frame repeated before the episode's start. Stacked cameras pass unchanged."""
+  image = episode['steps']['observation'].get('image')
+  if frame_stack <= 1 or image is None or image.shape[-1] > ONE_FRAME_CHANNELS:
+    return episode
+  steps = np.arange(len(image))
+  stacked = np.concatenate([image[np.maximum(steps - back, 0)]
+                            for back in range(frame_stack - 1, -1, -1)], axis=-1)
+  observation = {**episode['steps']['observation'], 'image': stacked}
+  return {**episode, 'steps': {**episode['steps'], 'observation': observation}}
 
 
 def check_episode(episode: Episode, source: str) -> None:

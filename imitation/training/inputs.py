@@ -180,10 +180,11 @@ def _local_transitions(run: Any, path: str, env: Any):
   return transitions, info
 
 
-def stream(run: Any, path: str) -> Tuple[Dict[str, Any], streaming.Stream]:
+def stream(run: Any, path: str, env: Any = None) -> Tuple[Dict[str, Any], streaming.Stream]:
   """The streaming view of the dataset at `path` (see `data.streaming`): converted once
   by process 0 into `data.stream_dir` (default WORKDIR/stream; reused while the datasets
-  and filters match) and opened by every process.
+  and filters match) and opened by every process. With `env`, a guessed state-key order
+  is checked against its resets while converting, as the device pipeline checks it.
 
   Returns the conversion's metadata (counts, moments, task counts) and the `Stream`.
   """
@@ -196,8 +197,11 @@ def stream(run: Any, path: str) -> Tuple[Dict[str, Any], streaming.Stream]:
   meta = streaming.read_meta(directory)
   if run.is_writer and not streaming.matches(meta, source):
     logging.info('converting %s into transition records in %s', path, directory)
+    episodes = demonstrations.iterate_training_episodes(config, path)
+    if env is not None:
+      episodes = demonstrations.checked_state_order(episodes, env, path)
     meta = streaming.convert(
-        demonstrations.iterate_training_episodes(config, path), directory,
+        episodes, directory,
         frame_stack=config.env.frame_stack, action_key=section.action_key, source=source)
   distributed.barrier('stream_conversion')
   meta = streaming.read_meta(directory)
@@ -219,7 +223,7 @@ def closed_loop(run: Any, env: Any) -> TrainingInput:
   it for `env`: held on the devices or streamed from disk, as `data.pipeline` says."""
   path = dataset_path(run)
   if is_streamed(run.config):
-    meta, batches = stream(run, path)
+    meta, batches = stream(run, path, env)
     example = streaming.example_batch(meta)
     transitions_lib.check_matches_env(
         example, envs.observation_spec(env), env.action_size, source=path)
