@@ -42,8 +42,8 @@ def export(demos: str, out: str, frame_stack: int) -> None:
               'success': np.asarray(bool(episode['episode_metadata'].get('success', False))),
               'task_id': np.asarray(int(episode['episode_metadata'].get('task_id', 0)))}
     if 'image' in steps['observation']:
-      image = np.asarray(steps['observation']['image'], np.uint8)[real]
-      arrays['image'] = image[..., image.shape[-1] - image.shape[-1] // frame_stack:]
+      arrays['image'] = episodes_lib.newest_frames(
+          np.asarray(steps['observation']['image'], np.uint8)[real], frame_stack)
     np.savez(os.path.join(out, f'episode_{i:06d}.npz'), **arrays)
     count += 1
   with open(os.path.join(out, 'meta.json'), 'w') as f:

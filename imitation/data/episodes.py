@@ -28,6 +28,12 @@ def real_actions(steps: Dict[str, Any]) -> np.ndarray:
   return ~np.asarray(steps.get('action_is_pad', steps['is_last']), bool)
 
 
+def newest_frames(image: np.ndarray, frame_stack: int) -> np.ndarray:
+  """[..., H, W, C / frame_stack]: the newest frame of each stacked camera observation
+  (env.frame_stack frames along channels, oldest first)."""
+  return image[..., image.shape[-1] - image.shape[-1] // frame_stack:]
+
+
 def trajectory_to_episodes(
     trajectory: Any,
     *,

@@ -185,10 +185,10 @@ class VideoFrames:
   """One episode's frames of one camera, decoded by PyAV only when read (np.asarray):
   a run that does not read this camera never decodes it."""
 
-  def __init__(self, path: str, start: float, stop: float, fps: float, shape: Sequence[int]):
-    self.path, self.start, self.stop, self.fps = path, start, stop, fps
-    self.length = int(round((stop - start) * fps))
-    self.shape = (self.length, *shape)
+  def __init__(self, path: str, start: float, length: int, fps: float, shape: Sequence[int]):
+    self.path, self.start, self.length, self.fps = path, start, length, fps
+    self.stop = start + length / fps
+    self.shape = (length, *shape)
     self.dtype = np.dtype(np.uint8)
     self.ndim = len(self.shape)
 
@@ -286,8 +286,7 @@ def iterate_episodes(path: str, split: str = SPLIT
           file_index=row[f'videos/{name}/file_index']))
       shape = features[name]['shape']
       observation[name[len(OBSERVATION):]] = VideoFrames(
-          video_path, row[f'videos/{name}/from_timestamp'],
-          row[f'videos/{name}/from_timestamp'] + (stop - first) / fps, fps, shape)
+          video_path, row[f'videos/{name}/from_timestamp'], stop - first, fps, shape)
     steps['observation'] = observation
     if REWARD in steps:
       steps['reward'] = steps.pop(REWARD)
@@ -445,8 +444,8 @@ def _episode_columns(episode: episodes_lib.Episode, frame_stack: int
   columns[SUCCESS] = columns[DONE] & bool(metadata.get('success', False))
   camera = None
   if 'image' in observation:
-    image = np.asarray(observation['image'], np.uint8)[real]
-    camera = image[..., image.shape[-1] - image.shape[-1] // frame_stack:]
+    camera = episodes_lib.newest_frames(np.asarray(observation['image'], np.uint8)[real],
+                                        frame_stack)
   return columns, camera
 
 

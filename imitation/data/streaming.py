@@ -76,8 +76,7 @@ def convert(episodes: Iterable[Mapping[str, Any]], directory: str, *, frame_stac
       continue
     observation = {k: np.asarray(v)[keep] for k, v in steps['observation'].items()}
     if frame_stack > 1 and 'image' in observation:
-      channels = observation['image'].shape[-1] // frame_stack
-      observation['image'] = observation['image'][..., -channels:]
+      observation['image'] = episodes_lib.newest_frames(observation['image'], frame_stack)
     if action_key not in steps:
       raise DatasetError(f'steps have no {action_key!r} field; fields: {sorted(steps)}')
     actions = np.asarray(steps[action_key], np.float32)[keep]
