@@ -3,7 +3,8 @@
 A file counts when one of its functions is called with the config, a section of it, or an
 object holding it as `.config` (the run frame) as an argument; a climb is a return from
 such a call to a caller on a higher floor (tests/test_layering.py's floors), counted as
-distinct caller -> callee function pairs.
+distinct caller -> callee function pairs, and as trips: distinct caller function -> callee
+file (reading a function top down, its calls into one lower file are one trip).
 
   python scripts/config_trace.py /tmp/config_trace   # the argument: a fresh workdir
 
@@ -76,6 +77,11 @@ def main(workdir: str) -> None:
   print(len(climbs), 'climbs back up a floor (distinct caller <- callee):')
   for caller, callee in sorted(climbs):
     print('  ', caller, '<-', callee)
+  # Read top down, a function's calls into one lower file are one trip down and back.
+  trips = sorted({(caller, callee.split(':')[0]) for caller, callee in climbs})
+  print(len(trips), 'trips down and back (distinct caller function -> callee file):')
+  for caller, callee in trips:
+    print('  ', caller, '->', callee)
 
 
 if __name__ == '__main__':

@@ -19,6 +19,7 @@ from imitation.data import rlds
 from imitation.data import state_only
 from imitation.data.device_dataset import DeviceDataset
 from imitation.errors import DatasetError
+from imitation.networks import policy as policy_lib
 from imitation.studies import bco_comparison
 from imitation.training import inputs as inputs_lib
 from tests import foreign_rlds
@@ -50,11 +51,12 @@ def _inverse_setup(action_size=2, hidden=(64, 64), num_steps=2000):
 def _fit(learner, inverse, rows, seed=0):
   normalization = inputs_lib.normalization(inverse, {
       'observation': rows['observation'], 'action': rows['action'][rows['valid']]})
-  dataset = DeviceDataset.from_numpy(inputs_lib.training_rows(inverse, rows),
+  windows = policy_lib.windows(inverse.network)
+  dataset = DeviceDataset.from_numpy(inputs_lib.training_rows(rows, windows),
                                      row_weights=rows['valid'].astype(np.float64))
   state = learner.init(jax.random.PRNGKey(seed),
                        example_observation=inputs_lib.first_observation(
-                           inverse, rows['observation']),
+                           rows['observation'], windows),
                        normalization=normalization)
 
   @jax.jit
@@ -117,7 +119,7 @@ def test_labels_of_linear_dynamics_equal_the_true_actions():
   assert bco.label_error(labels, test_rows['action'], test_rows['valid']) < 1e-3
   # Without the inverse model's fit the labels are far off: the tolerance can fail.
   untrained = learner.init(jax.random.PRNGKey(1), example_observation=inputs_lib.first_observation(
-      inverse, rows['observation']), normalization=state.normalization)
+      rows['observation'], policy_lib.windows(inverse.network)), normalization=state.normalization)
   far = bco.make_labeller(learner, 64)(untrained.policy_params, test_rows)
   assert bco.label_error(far, test_rows['action'], test_rows['valid']) > 0.05
 

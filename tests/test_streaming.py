@@ -13,6 +13,7 @@ from imitation.data import normalization
 from imitation.data import streaming
 from imitation.data import transitions as transitions_lib
 from imitation.data import windows as windows_lib
+from imitation.networks import policy as policy_lib
 from imitation.training import checkpoint as checkpoint_lib
 from imitation.training import sharding
 
@@ -159,4 +160,5 @@ def test_pipeline_and_layout_settings_are_checked(tmp_path, debug_config, demos_
   config = _stream_config(debug_config, demos_path)
   config.data.task_mixture = 'uniform'
   with pytest.raises(ConfigError, match='needs data.pipeline=device'):
-    inputs_lib.stream(run_lib.Run(config, str(tmp_path / 'c')), demos_path)
+    inputs_lib.stream(run_lib.Run(config, str(tmp_path / 'c')), demos_path,
+                      policy_lib.Windows())

@@ -19,7 +19,6 @@ from imitation.evaluation import acting
 from imitation.networks import augmentation
 from imitation.networks import generative
 from imitation.networks import policy as policy_lib
-from imitation.training import members as members_lib
 from imitation.training import optimizers
 from imitation.training.learner import Learner, LossFn, gradient_step
 from imitation.training.train_state import TrainState
@@ -148,9 +147,7 @@ def loss_key(rng: jax.Array) -> jax.Array:
 def make_learner(config: ml_collections.ConfigDict, action_size: int) -> Learner:
   """The BC policy, optimizer, init, update and act function that `config` describes."""
   policy = policy_lib.make_policy(config.network, action_size)
-  optimizer = optimizers.make_optimizer(
-      config.optimizer, config.train.num_steps,
-      injected=members_lib.injected_hyperparameters(config))
+  optimizer = optimizers.make_run_optimizer(config)
   return Learner(
       policy=policy,
       optimizer=optimizer,

@@ -49,6 +49,7 @@ from imitation.envs.base import STATIC_OBSERVATION_KEYS
 from imitation.errors import ConfigError
 from imitation.evaluation import acting
 from imitation.evaluation.evaluator import Evaluator
+from imitation.networks import policy as policy_lib
 from imitation.training import distributed
 from imitation.training import inputs as inputs_lib
 from imitation.training import run as run_lib
@@ -345,7 +346,8 @@ def _fresh_policy_state(run: run_lib.Run, setup: _Setup, round_index: int,
     normalization = inputs_lib.normalization(run.config, {
         'observation': setup.demo_rows['observation'],
         'action': np.zeros((2, setup.env.action_size), np.float32)})
-  example = inputs_lib.first_observation(run.config, setup.demo_rows['observation'])
+  example = inputs_lib.first_observation(setup.demo_rows['observation'],
+                                         policy_lib.windows(run.config.network))
   return run.init_state(setup.policy, run.key(streams.INIT, round_index), example,
                         normalization)
 
@@ -406,6 +408,7 @@ def _fit_inverse(config, run: run_lib.Run, setup: _Setup, round_index: int):
   train_episodes, test_episodes = _split_interactions(config, setup, round_index)
   rows = inverse_rows(train_episodes, setup.env.action_size)
   inverse = setup.inverse_config
+  windows = policy_lib.windows(inverse.network)  # (s_t, s_t+1): a history of two
   normalization = inputs_lib.normalization(inverse, {
       'observation': rows['observation'], 'action': rows['action'][rows['valid']]})
   capacity = None
@@ -413,9 +416,9 @@ def _fit_inverse(config, run: run_lib.Run, setup: _Setup, round_index: int):
     most = sum(round_episodes(config, k) for k in range(num_rounds(config) + 1))
     capacity = max(most * (config.env.horizon + 1), len(rows['valid']))
   dataset = DeviceDataset.from_numpy(
-      inputs_lib.training_rows(inverse, rows), sharding.replicated(run.mesh),
+      inputs_lib.training_rows(rows, windows), sharding.replicated(run.mesh),
       row_weights=rows['valid'].astype(np.float64), capacity=capacity)
-  example = inputs_lib.first_observation(inverse, rows['observation'])
+  example = inputs_lib.first_observation(rows['observation'], windows)
   state = run.init_state(setup.inverse, run.key(streams.BCO_INVERSE, round_index), example,
                          normalization)
   state, _, _ = run.fit(setup.inverse, state, dataset, train=inverse.train,
@@ -434,7 +437,8 @@ def _fit_policy(run: run_lib.Run, setup: _Setup, round_index: int, labels: np.nd
   transitions = labelled_transitions(setup.demo_rows, labels)
   normalization = inputs_lib.normalization(run.config, transitions)
   state = _fresh_policy_state(run, setup, round_index, normalization)
-  dataset = inputs_lib.device_dataset(run.config, run.mesh, transitions)
+  dataset = inputs_lib.device_dataset(run.config, run.mesh, transitions,
+                                      policy_lib.windows(run.config.network))
   state, _, _ = run.fit(setup.policy, state, dataset,
                         directory=_round_dir(round_index, 'policy'))
   return state, int(transitions['action'].shape[0])

@@ -302,8 +302,7 @@ def _set_up(config: ml_collections.ConfigDict, run: run_lib.Run, collected_round
       num_demos=len(demo_episodes),
       num_demo_steps=int(demos['action'].shape[0]),
       example_observations=policy_lib.history_of_first(
-          example_observation(demos['observation']),
-          policy_lib.observation_history(config.network)),
+          example_observation(demos['observation']), policy_lib.windows(config.network).history),
       normalization=inputs_lib.normalization(config, demos),
       collect=collect,
       evaluator=Evaluator(env, learner.act, config.eval.num_episodes, config.env.horizon),
@@ -360,7 +359,8 @@ def _retrain(config, run, setup: _Setup, round_index: int, params):
   capacity = setup.num_demo_steps + (config.dagger.num_rounds * config.dagger.episodes_per_round
                                      * config.env.horizon)
   capacity = max(capacity, int(data['action'].shape[0]))
-  dataset = inputs_lib.device_dataset(config, run.mesh, data, capacity=capacity)
+  dataset = inputs_lib.device_dataset(config, run.mesh, data, policy_lib.windows(config.network),
+                                      capacity=capacity)
   state, _, _ = run.fit(setup.learner, state, dataset, directory=_round_dir(round_index))
   return state, int(data['action'].shape[0])
 

@@ -25,6 +25,7 @@ from imitation import streams
 from imitation.errors import ConfigError
 from imitation.evaluation import evaluator as evaluator_lib
 from imitation.evaluation import offline
+from imitation.networks import policy as policy_lib
 from imitation.training import ema
 from imitation.training import inputs as inputs_lib
 from imitation.training import members as members_lib
@@ -53,26 +54,30 @@ def train(config: ml_collections.ConfigDict, workdir: str, make_learner: MakeLea
   them, checkpoints/, tensorboard/, metrics.jsonl, policy/ (policy/<member>/ per member)
   and results.json. `stop_at_step` stops there, as a preempted job would (returns {}).
   """
-  members = members_lib.members_of(config)
-  stacked = members if len(members) > 1 else None  # seeds x values as one program
   run = run_lib.Run(config, workdir)
+  members = run.members
+  stacked = members if len(members) > 1 else None  # seeds x values as one program
   env = envs.make_from_config(config.env) if config.env.name else None
+  held_out_env = envs.make_held_out_from_config(config.env) if env else None  # not trained on
+  windows = policy_lib.windows(config.network)  # what one training row spans
   if env is None:
     logging.warning(offline.CLOSED_LOOP_UNAVAILABLE)
-    data = inputs_lib.offline(run)
+    data = inputs_lib.offline(run, windows)
   elif stacked:
-    data = inputs_lib.members(run, env, members)
+    data = inputs_lib.members(run, env, windows)
   else:
-    data = inputs_lib.closed_loop(run, env)
+    data = inputs_lib.closed_loop(run, env, windows)
   logging.info('training data: %s', data.info)
   learner = ema.with_ema(make_learner(config, data.action_size),
                         config.train.get('ema_decay', 0.0))
+  keys = [streams.key(m.seed, streams.INIT) for m in members]
   if stacked:
     scoring = _members_scoring(config, env, learner, data, members)
-    keys = members_lib.stack([streams.key(m.seed, streams.INIT) for m in members])
+    keys = members_lib.stack(keys)
   else:
-    scoring = _scoring(config, env, learner, data, run.key(streams.EVAL))
-    keys = run.key(streams.INIT)
+    scoring = _scoring(config, env, held_out_env, learner, data,
+                       streams.key(members[0].seed, streams.EVAL))
+    keys = keys[0]
   state = run.init_state(learner, keys, data.example_observation, data.normalization,
                          members=stacked)
   if learner.prepare is not None:  # a restored checkpoint replaces this state in `fit`
@@ -88,10 +93,11 @@ def train(config: ml_collections.ConfigDict, workdir: str, make_learner: MakeLea
       members=stacked, **data.info, resumed_from_step=resumed_from_step)
 
 
-def _scoring(config, env, learner: Learner, data: inputs_lib.TrainingInput,
+def _scoring(config, env, held_out_env, learner: Learner, data: inputs_lib.TrainingInput,
              eval_key) -> Scoring:
   """One policy: closed loop against the expert on the episodes of `eval_key` (and on
-  held-out combinations), or offline on the held-out episodes."""
+  `held_out_env`'s combinations, where the run holds some out), or offline on the
+  held-out episodes."""
   if env is None:
     scorer = offline.OfflineEvaluator(learner.act, data.heldout)
     return Scoring(
@@ -99,14 +105,19 @@ def _scoring(config, env, learner: Learner, data: inputs_lib.TrainingInput,
         conclude=lambda state, final: {
             'success_rate': None, 'closed_loop': offline.CLOSED_LOOP_UNAVAILABLE,
             **(final or scorer(state.policy_params))})
-  evaluator = evaluator_lib.Evaluator(env, learner.act, config.eval.num_episodes,
-                                      config.env.horizon)
+
+  def evaluator_of(scored_env):
+    return evaluator_lib.Evaluator(scored_env, learner.act, config.eval.num_episodes,
+                                   config.env.horizon)
+
+  evaluator = evaluator_of(env)
+  held_out = evaluator_of(held_out_env) if held_out_env is not None else None
 
   def conclude(state, final_eval):
-    held_out = evaluator_lib.held_out_comparison(
-        config.env, learner.act, config.eval.num_episodes, state.policy_params, eval_key)
-    return {**evaluator.versus_expert(state.policy_params, eval_key, learner=final_eval),
-            **({'held_out': held_out} if held_out else {})}
+    comparison = evaluator.versus_expert(state.policy_params, eval_key, learner=final_eval)
+    if held_out is None:
+      return comparison
+    return {**comparison, 'held_out': held_out.versus_expert(state.policy_params, eval_key)}
 
   return Scoring(evaluate=lambda state: evaluator(state.policy_params, eval_key),
                  conclude=conclude)

@@ -23,7 +23,8 @@ from imitation.envs import tabletop
 from imitation.envs.base import (ExpertFn, ImitationTask, expert_fn, group_index,
                                  group_task_ids,
                                  observation_spec, reset_observations, task_names)
-from imitation.envs.registry import make, make_from_config, register, registered_tasks
+from imitation.envs.registry import make, make_from_config, make_held_out_from_config
+from imitation.envs.registry import register, registered_tasks
 
 register('reach', reach.Reach)
 register('drive', drive.Drive)
@@ -37,6 +38,6 @@ register('suite', suite.make_suite)
 register('grasp_multimodal', functools.partial(grasp.Grasp, multimodal_fraction=0.5))
 
 __all__ = [
-    'ExpertFn', 'ImitationTask', 'expert_fn', 'group_index', 'group_task_ids', 'make', 'make_from_config',
-    'observation_spec', 'register', 'registered_tasks', 'reset_observations', 'task_names',
+    'ExpertFn', 'ImitationTask', 'expert_fn', 'group_index', 'group_task_ids', 'make',
+    'make_from_config', 'make_held_out_from_config', 'observation_spec', 'register', 'registered_tasks', 'reset_observations', 'task_names',
 ]

@@ -2,10 +2,11 @@
 
 import contextlib
 import json
-from typing import Any, Callable, Dict, List, Mapping
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 from brax.envs.base import Env
 import jax
+import ml_collections
 from mujoco import mjx
 
 from imitation import config_rules as rules
@@ -81,6 +82,18 @@ def make_from_config(config: Mapping[str, Any]) -> Env:
   if frame_stack > 1:
     env = wrappers.FrameStack(env, frame_stack)
   return env
+
+
+def make_held_out_from_config(config: ml_collections.ConfigDict) -> Optional[Env]:
+  """The env of the task combinations held out of training (`config`, the `env` section,
+  with its kwargs updated by `held_out_kwargs`), or None for an env without any."""
+  held_out_kwargs = config.get('held_out_kwargs') or {}
+  if not held_out_kwargs:
+    return None
+  held_out = config.copy_and_resolve_references()
+  with held_out.unlocked():
+    held_out.kwargs.update(held_out_kwargs)
+  return make_from_config(held_out)
 
 
 CONFIG_RULES = {

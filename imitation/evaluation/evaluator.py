@@ -131,20 +131,3 @@ def _comparison(learner: Dict[str, Any], expert: Dict[str, Any]) -> Dict[str, An
         task: {**stats, 'expert_success_rate': expert['per_task'][task]['success_rate']}
         for task, stats in learner['per_task'].items()}
   return comparison
-
-
-def held_out_comparison(
-    env_config: Mapping[str, Any], act_fn: rollout_lib.Actor, num_episodes: int,
-    policy_params: Any, rng: jax.Array,
-) -> Optional[Dict[str, Any]]:
-  """The learner vs the expert on the task combinations held out of training (the env made
-  with `env_config.held_out_kwargs`), or None for an env without any."""
-  held_out_kwargs = env_config.get('held_out_kwargs') or {}
-  if not held_out_kwargs:
-    return None
-  held_out_config = env_config.copy_and_resolve_references()
-  with held_out_config.unlocked():
-    held_out_config.kwargs.update(held_out_kwargs)
-  evaluator = Evaluator(envs.make_from_config(held_out_config), act_fn, num_episodes,
-                        env_config.horizon)
-  return evaluator.versus_expert(policy_params, rng)

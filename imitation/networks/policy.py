@@ -1,6 +1,6 @@
 """The Policy: observation dict -> action distribution, assembled from config."""
 
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
 import flax.linen as nn
 import jax
@@ -226,6 +226,19 @@ def action_horizon(config: ml_collections.ConfigDict) -> int:
 def observation_history(config: ml_collections.ConfigDict) -> int:
   """n, the observations (this one and n - 1 before it) the policy reads."""
   return int(config.get('observation_history', 1))
+
+
+class Windows(NamedTuple):
+  """The steps one training example spans, as the policy reads and predicts them: the
+  last `history` observations and the next `horizon` actions. The data pipeline
+  (training/inputs.py) builds its rows from these values, not from the network config."""
+  history: int = 1
+  horizon: int = 1
+
+
+def windows(config: ml_collections.ConfigDict) -> Windows:
+  """The windows the policy that `config` (the `network` section) describes trains on."""
+  return Windows(history=observation_history(config), horizon=action_horizon(config))
 
 
 def sequence_problems(config) -> List[str]:

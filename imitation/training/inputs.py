@@ -14,7 +14,7 @@ here trains or writes results.
 """
 
 import os
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from absl import logging
 import jax
@@ -92,12 +92,13 @@ def normalization(config: ml_collections.ConfigDict, transitions: Mapping[str, A
 
 
 def device_dataset(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
-                   transitions: Mapping[str, Any],
+                   transitions: Mapping[str, Any], windows: policy_lib.Windows,
                    task_names: Optional[Sequence[str]] = None,
                    capacity: Optional[int] = None) -> DeviceDataset:
-  """The training pairs (observation, action), moved to the devices once, sampled with
-  the config's task mixture (`data.task_mixture` over the env's `task_names`, see
-  `data.mixtures`); replicated, or split into one shard per device (`is_sharded`).
+  """The training pairs (observation, action) with the policy's `windows`, moved to the
+  devices once, sampled with the config's task mixture (`data.task_mixture` over the env's
+  `task_names`, see `data.mixtures`); replicated, or split into one shard per device
+  (`is_sharded`).
   A replicated dataset is padded to `capacity` rows if given (see `DeviceDataset`)."""
   section = config.data
   mixture = section.get('task_mixture', 'size'), section.get('task_shares', ())
@@ -110,7 +111,7 @@ def device_dataset(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
     return weights
 
   if not is_sharded(config, mesh):
-    return DeviceDataset.from_numpy(training_rows(config, transitions),
+    return DeviceDataset.from_numpy(training_rows(transitions, windows),
                                     sharding.replicated(mesh),
                                     row_weights=weights_of(transitions['task_id']),
                                     capacity=capacity)
@@ -122,8 +123,8 @@ def device_dataset(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
     raise ConfigError(f'the dataset has too few episodes for {num_shards} data shards')
   # A shard's rows are whole episodes in order, so its windows index its own rows.
   def shard(r):
-    return training_rows(config, {k: jax.tree.map(lambda x: np.asarray(x)[r], transitions[k])
-                                  for k in ('observation', 'action', 'episode_index')})
+    return training_rows({k: jax.tree.map(lambda x: np.asarray(x)[r], transitions[k])
+                          for k in ('observation', 'action', 'episode_index')}, windows)
 
   shards = [shard(r) for r in rows]
   weights = [weights_of(transitions['task_id'][r]) for r in rows]
@@ -134,24 +135,23 @@ def device_dataset(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
       size=size, row_weights=None if weights[0] is None else weights)
 
 
-def training_rows(config: ml_collections.ConfigDict,
-                  transitions: Mapping[str, Any]) -> Dict[str, Any]:
+def training_rows(transitions: Mapping[str, Any],
+                  windows: policy_lib.Windows) -> Dict[str, Any]:
   """What a device dataset holds of `transitions`: observations, actions and, for a policy
   over action chunks or observation histories, each row's window indices
   (`data.windows`; `DeviceDataset.sample` gathers them)."""
   rows = {'observation': transitions['observation'], 'action': transitions['action']}
-  windows = windows_lib.window_indices(
-      transitions['episode_index'], policy_lib.action_horizon(config.network),
-      policy_lib.observation_history(config.network))
-  return {**rows, WINDOWS: windows} if windows else rows
+  indices = windows_lib.window_indices(
+      transitions['episode_index'], windows.horizon, windows.history)
+  return {**rows, WINDOWS: indices} if indices else rows
 
 
-def first_observation(config: ml_collections.ConfigDict,
-                      observations: Dict[str, Any]) -> Dict[str, Any]:
+def first_observation(observations: Dict[str, Any],
+                      windows: policy_lib.Windows) -> Dict[str, Any]:
   """A copy of the first observation (as a batch of one), so the host arrays can go; with
   an observation history, as the history of an episode's first step."""
   first = {k: v[:1].copy() for k, v in observations.items()}
-  return policy_lib.history_of_first(first, policy_lib.observation_history(config.network))
+  return policy_lib.history_of_first(first, windows.history)
 
 
 def _counts(info: Mapping[str, Any], path: str) -> Dict[str, Any]:
@@ -180,8 +180,10 @@ def _local_transitions(run: Any, path: str, env: Any):
   return transitions, info
 
 
-def stream(run: Any, path: str, env: Any = None) -> Tuple[Dict[str, Any], streaming.Stream]:
-  """The streaming view of the dataset at `path` (see `data.streaming`): converted once
+def stream(run: Any, path: str, windows: policy_lib.Windows, env: Any = None,
+           ) -> Tuple[Dict[str, Any], streaming.Stream]:
+  """The streaming view of the dataset at `path`, each record with the policy's `windows`
+  (see `data.streaming`): converted once
   by process 0 into `data.stream_dir` (default WORKDIR/stream; reused while the datasets
   and filters match) and opened by every process. With `env`, a guessed state-key order
   is checked against its resets while converting, as the device pipeline checks it.
@@ -214,41 +216,40 @@ def stream(run: Any, path: str, env: Any = None) -> Tuple[Dict[str, Any], stream
       steps_per_call=config.train.steps_per_call,
       sharding=sharding.steps_batch_sharded(run.mesh), num_threads=options.num_threads,
       prefetch=options.prefetch, device_prefetch=options.device_prefetch,
-      horizon=policy_lib.action_horizon(config.network),
-      history=policy_lib.observation_history(config.network))
+      horizon=windows.horizon, history=windows.history)
 
 
-def closed_loop(run: Any, env: Any) -> TrainingInput:
+def closed_loop(run: Any, env: Any, windows: policy_lib.Windows) -> TrainingInput:
   """The run's dataset (`data.path`, or demos collected into the workdir) as training reads
-  it for `env`: held on the devices or streamed from disk, as `data.pipeline` says."""
+  it for `env` and the policy's `windows`: held on the devices or streamed from disk, as
+  `data.pipeline` says."""
   path = dataset_path(run)
   if is_streamed(run.config):
-    meta, batches = stream(run, path, env)
+    meta, batches = stream(run, path, windows, env)
     example = streaming.example_batch(meta)
     transitions_lib.check_matches_env(
         example, envs.observation_spec(env), env.action_size, source=path)
     return TrainingInput(
-        batches, policy_lib.history_of_first(
-            example['observation'], policy_lib.observation_history(run.config.network)),
+        batches, policy_lib.history_of_first(example['observation'], windows.history),
         normalization(run.config, precomputed=streaming.normalization_moments(meta)),
         streaming.task_ids(meta), _counts(meta, path), env.action_size)
   transitions, info = _local_transitions(run, path, env)
   # Only the device copy outlives this call: the host arrays go once it is made.
   return TrainingInput(
-      device_dataset(run.config, run.mesh, transitions, envs.task_names(env)),
-      first_observation(run.config, transitions['observation']),
+      device_dataset(run.config, run.mesh, transitions, windows, envs.task_names(env)),
+      first_observation(transitions['observation'], windows),
       normalization(run.config, transitions),
       distributed.gather_rows(transitions['task_id']), _counts(info, path), env.action_size)
 
 
-def offline(run: Any) -> TrainingInput:
+def offline(run: Any, windows: policy_lib.Windows) -> TrainingInput:
   """BC on data alone: `data.holdout_fraction` of the episodes held out whole (drawn from
   the run's HOLDOUT key), the rest on the devices."""
   config = run.config
   if not config.data.path:
     raise ConfigError('env.name is empty (an offline run): data.path must name the dataset, '
                       'as there is no environment to collect demonstrations in')
-  if (len(members_lib.members_of(config)) > 1 or is_streamed(config)
+  if (len(run.members) > 1 or is_streamed(config)
       or jax.process_count() > 1):
     raise ConfigError('offline runs train one seed on device-resident data in one process: '
                       "set num_seeds=1, vmap.name='' and data.pipeline=device")
@@ -256,17 +257,18 @@ def offline(run: Any) -> TrainingInput:
   split_rng = np.random.default_rng(np.asarray(jax.random.key_data(run.key(streams.HOLDOUT))))
   train, heldout, info = demonstrations.load_holdout_split(config, path, split_rng)
   return TrainingInput(
-      device_dataset(config, run.mesh, train), first_observation(config, train['observation']),
+      device_dataset(config, run.mesh, train, windows),
+      first_observation(train['observation'], windows),
       normalization(config, train), train['task_id'],
       {**_counts(info, path), 'num_heldout_demos': info['num_heldout_demos']},
       int(train['action'].shape[-1]), heldout=heldout)
 
 
-def members(run: Any, env: Any, members_: List[members_lib.Member]) -> TrainingInput:
+def members(run: Any, env: Any, windows: policy_lib.Windows) -> TrainingInput:
   """Every seed's own demonstrations (collected into WORKDIR/seed_S/demos, as a run of
   that seed would), stacked along the member axis; one `data.path` serves every seed.
   The normalisation is stacked per member."""
-  config = run.config
+  config, members_ = run.config, run.members
   if jax.process_count() > 1:
     raise ConfigError('members (num_seeds > 1 or vmap) run in one process; '
                       'across hosts, run one seed per job (experiments.sweep)')
@@ -288,9 +290,9 @@ def members(run: Any, env: Any, members_: List[members_lib.Member]) -> TrainingI
   data = [by_seed[s][0] for s in seeds]
   per_seed_normalization = {s: normalization(config, by_seed[s][0]) for s in seeds}
   if shared:
-    dataset = device_dataset(config, run.mesh, data[0])
+    dataset = device_dataset(config, run.mesh, data[0], windows)
   else:
-    dataset = DeviceDataset.stack([training_rows(config, d) for d in data],
+    dataset = DeviceDataset.stack([training_rows(d, windows) for d in data],
                                   sharding.replicated(run.mesh))
   per_seed = {s: info for s, (_, info) in by_seed.items()}
   info = {'num_demos': int(np.mean([per_seed[m.seed]['num_demos'] for m in members_])),
@@ -300,7 +302,7 @@ def members(run: Any, env: Any, members_: List[members_lib.Member]) -> TrainingI
                      else os.path.join(run.workdir, 'seed_*', 'demos')}
   # Only the device copy outlives this call: the host transitions go once it is made.
   return TrainingInput(
-      dataset, first_observation(config, data[0]['observation']),
+      dataset, first_observation(data[0]['observation'], windows),
       members_lib.stack([per_seed_normalization[m.seed] for m in members_]),
       data[0]['task_id'], info, env.action_size, per_seed=per_seed)
 

@@ -25,7 +25,7 @@ from imitation import config_rules as rules
 from imitation.errors import ConfigError
 
 # Hyperparameters a member may vary: name in the config -> the optax hyperparameter it sets
-# (`optimizers.make_optimizer(..., injected=...)` keeps it in the optimizer state, so each
+# (`optimizers.make_run_optimizer` keeps it in the optimizer state, so each
 # member's state carries its own value into the shared update).
 VMAPPABLE = {
     'optimizer.learning_rate': 'learning_rate',

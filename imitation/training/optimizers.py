@@ -6,6 +6,7 @@ import ml_collections
 
 from imitation import config_rules as rules
 from imitation.errors import ConfigError
+from imitation.training import members as members_lib
 import optax
 
 
@@ -56,6 +57,14 @@ def make_optimizer(
   if config.grad_clip_norm:
     optimizer = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), optimizer)
   return optimizer
+
+
+def make_run_optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
+  """A run's optimizer: `config.optimizer` over `config.train.num_steps`, keeping in its
+  state the hyperparameters the run's members vary (training/members.py), so a learner
+  built on it trains as vmapped members without knowing about them."""
+  return make_optimizer(config.optimizer, config.train.num_steps,
+                        injected=members_lib.injected_hyperparameters(config))
 
 
 OPTIMIZERS = ('adam', 'adamw')

@@ -64,11 +64,14 @@ def results_record(
 
 
 class Run:
-  """One experiment in one workdir: its files, keys, mesh, writers and compiled init."""
+  """One experiment in one workdir: its members, files, keys, mesh, writers and compiled
+  init."""
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: str):
     self.start_time = time.time()
     self.config = config
+    # The seeds x hyperparameter values this run trains (one member for a plain run).
+    self.members = members_lib.members_of(config)
     self.workdir = workdir_lib.prepare(workdir)
     self.is_writer = distributed.is_writer()  # the one process that writes run files
     # Progress bars (imitation/progress.py) from the writer only, unless the config says none.
