@@ -32,6 +32,8 @@ _HEADS = flags.DEFINE_list('heads', ['deterministic', 'mixture', 'diffusion', 'f
 _STEPS = flags.DEFINE_integer('updates_per_call', 100, 'Updates fused into one timed call.')
 _CALLS = flags.DEFINE_integer('calls', 5, 'Timed calls.')
 _REPEATS = flags.DEFINE_integer('repeats', 50, 'Timed act calls per latency figure.')
+_DENOISING_STEPS = flags.DEFINE_list('denoising_steps', ['1', '10', '100'],
+                                     'Sampling steps of the generative heads\' latency figures.')
 
 STATE, ACTION, BATCH = 4, 2, 256
 
@@ -111,7 +113,7 @@ def main(argv):
   for head in _HEADS.value:
     generative = head in policy_lib.GENERATIVE_HEADS
     for horizon in (1, 8):
-      for steps in (1, 10, 100) if generative else (1,):
+      for steps in map(int, _DENOISING_STEPS.value) if generative else (1,):
         print(json.dumps({'figure': 'act_latency_ms', 'head': head, 'horizon': horizon,
                           'denoising_steps': steps if generative else None,
                           'value': round(latency_ms(head, horizon, steps), 3),

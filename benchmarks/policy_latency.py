@@ -23,6 +23,9 @@ from imitation.networks import policy as policy_lib
 
 _REPEATS = flags.DEFINE_integer('repeats', 20, 'Timed calls at batch 1 (batch 256: a quarter).')
 _SEED_VIT_BATCH = flags.DEFINE_bool('seed_vit_batch256', False, 'Also time ViT-B/16 at batch 256.')
+_SIZES = flags.DEFINE_list('sizes', ['64', '224'], 'Image sides for the CNN and default ViT.')
+_SEED_VIT = flags.DEFINE_bool('seed_vit', True, 'Also time the seed ViT-B/16 at 224x224.')
+_BATCH = flags.DEFINE_integer('batch', 256, 'The throughput batch size.')
 
 
 def _time(fn, params, images, repeats):
@@ -37,12 +40,13 @@ def main(argv):
   del argv
   experiments_common.quiet_third_party_logs()
   cases = []
-  for size in (64, 224):
-    cases.append(('cnn (seed: 3x3x64 x3)', 'cnn', {}, size, (1, 256)))
-    cases.append(('vit (default: patch 8, 128 wide, 4 deep)', 'vit', {}, size, (1, 256)))
+  for size in map(int, _SIZES.value):
+    cases.append(('cnn (seed: 3x3x64 x3)', 'cnn', {}, size, (1, _BATCH.value)))
+    cases.append(('vit (default: patch 8, 128 wide, 4 deep)', 'vit', {}, size, (1, _BATCH.value)))
   seed_vit = dict(patch_size=16, width=768, depth=12, num_heads=12)
-  cases.append(('vit (seed: patch 16, 768 wide, 12 x 12 heads)', 'vit', seed_vit, 224,
-                (1, 256) if _SEED_VIT_BATCH.value else (1,)))
+  if _SEED_VIT.value:
+    cases.append(('vit (seed: patch 16, 768 wide, 12 x 12 heads)', 'vit', seed_vit, 224,
+                  (1, _BATCH.value) if _SEED_VIT_BATCH.value else (1,)))
   rows = []
   for name, encoder, vit, size, batches in cases:
     config = bc_config.get_config('reach').network
@@ -63,12 +67,14 @@ def main(argv):
       })
       print(json.dumps(rows[-1]), flush=True)
   print(f'\ndevice: {jax.devices()[0].device_kind} x {jax.device_count()}\n')
-  print('| policy | image | batch 1 latency (ms) | batch 256 throughput (images/s) | parameters |')
+  print(f'| policy | image | batch 1 latency (ms) | batch {_BATCH.value} throughput (images/s) '
+        '| parameters |')
   print('|---|---|---|---|---|')
   keys = sorted({(r['policy'], r['image']) for r in rows}, key=lambda k: (k[1], k[0]))
   for policy_name, image in keys:
     one = [r for r in rows if (r['policy'], r['image'], r['batch']) == (policy_name, image, 1)]
-    many = [r for r in rows if (r['policy'], r['image'], r['batch']) == (policy_name, image, 256)]
+    many = [r for r in rows
+            if (r['policy'], r['image'], r['batch']) == (policy_name, image, _BATCH.value)]
     print(f'| {policy_name} | {image} | {one[0]["ms_per_call"]} | '
           f'{many[0]["images_per_s"] if many else "-"} | {one[0]["params"]:,} |')
 

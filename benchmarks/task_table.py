@@ -2,12 +2,17 @@
 
   python -m benchmarks.task_table                 # all tasks
   python -m benchmarks.task_table --tasks=reach --num_episodes=256
+  python -m benchmarks.task_table --tasks=reach,push --throughput_envs=1024,4096,16384
 
 For each task (settings from configs/common.py): the expert's success rate over
 `num_episodes` episodes without and with actuator noise, and environment steps per second
 of the compiled expert rollout with `num_envs` parallel environments, with state
 observations and with `image_size` images (the difference is the rendering cost).
+With `--throughput_envs`, only the steps/s of the expert rollout, with state observations,
+at each of those numbers of parallel environments: one JSON line each.
 """
+
+import json
 
 import time
 
@@ -28,6 +33,8 @@ _NUM_ENVS = flags.DEFINE_integer('num_envs', 256, 'Parallel environments for ste
 _IMAGE_SIZE = flags.DEFINE_integer('image_size', 64, 'Image side for the image-obs timing.')
 _RELATIVE = flags.DEFINE_float('relative_noise', 0.1, 'Relative actuator noise std.')
 _ABSOLUTE = flags.DEFINE_float('absolute_noise', 0.05, 'Absolute actuator noise std.')
+_THROUGHPUT_ENVS = flags.DEFINE_list(
+    'throughput_envs', [], 'Only steps/s, at each of these numbers of parallel environments.')
 
 
 def _env_config(task, image_size=0, relative=0.0, absolute=0.0):
@@ -38,16 +45,16 @@ def _env_config(task, image_size=0, relative=0.0, absolute=0.0):
   return config
 
 
-def _steps_per_second(config):
+def _steps_per_second(config, num_envs):
   env = envs.make_from_config(config)
   rollout = jax.jit(rollout_lib.make_rollout(env, config.horizon))
-  keys = jax.random.split(jax.random.PRNGKey(0), _NUM_ENVS.value)
+  keys = jax.random.split(jax.random.PRNGKey(0), num_envs)
   start = time.perf_counter()
   jax.block_until_ready(rollout(None, keys, jax.random.PRNGKey(1)))
   compile_s = time.perf_counter() - start
   start = time.perf_counter()
   jax.block_until_ready(rollout(None, keys, jax.random.PRNGKey(2)))
-  return _NUM_ENVS.value * config.horizon / (time.perf_counter() - start), compile_s
+  return num_envs * config.horizon / (time.perf_counter() - start), compile_s
 
 
 def _expert_success(config):
@@ -59,6 +66,15 @@ def _expert_success(config):
 def main(argv):
   del argv
   experiments_common.quiet_third_party_logs()
+  if _THROUGHPUT_ENVS.value:
+    for task in _TASKS.value:
+      for num_envs in map(int, _THROUGHPUT_ENVS.value):
+        steps_per_s, compile_s = _steps_per_second(_env_config(task), num_envs)
+        print(json.dumps({
+            'task': task, 'num_envs': num_envs, 'horizon': common.TASKS[task]['horizon'],
+            'env_steps_per_s': round(steps_per_s), 'compile_s': round(compile_s, 1),
+            'device': jax.devices()[0].device_kind}), flush=True)
+    return
   noise = f'rel {_RELATIVE.value:g}, abs {_ABSOLUTE.value:g}'
   print(f'device: {jax.devices()[0].device_kind} x {jax.device_count()}; '
         f'{_EPISODES.value} episodes; {_NUM_ENVS.value} parallel envs\n')
@@ -69,8 +85,9 @@ def main(argv):
   for task in _TASKS.value:
     clean, clean_err = _expert_success(_env_config(task))
     noisy, noisy_err = _expert_success(_env_config(task, relative=_RELATIVE.value, absolute=_ABSOLUTE.value))
-    state_sps, compile_s = _steps_per_second(_env_config(task))
-    image_sps, _ = _steps_per_second(_env_config(task, image_size=_IMAGE_SIZE.value))
+    state_sps, compile_s = _steps_per_second(_env_config(task), _NUM_ENVS.value)
+    image_sps, _ = _steps_per_second(_env_config(task, image_size=_IMAGE_SIZE.value),
+                                     _NUM_ENVS.value)
     backend = envs.make(task).backend
     print(f'| {task} | {backend} | {common.TASKS[task]["horizon"]} | {clean:.3f} ± {clean_err:.3f} '
           f'| {noisy:.3f} ± {noisy_err:.3f} | {state_sps:,.0f} | {image_sps:,.0f} | {compile_s:.0f} |',

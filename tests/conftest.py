@@ -42,11 +42,18 @@ def demos_path(collect_run):
   return os.path.join(collect_run[0], 'demos')
 
 
+# Markers whose tests take minutes and run only when `-m` names them: the kill harness
+# (tests/test_kill.py) and the device-figures script at its small scale.
+OPT_IN = {'kill': 'the kill harness takes minutes: run it with -m kill',
+          'bench': 'benchmarks.device_figures at small scale takes minutes: run it with -m bench'}
+
+
 def pytest_collection_modifyitems(config, items):
-  """The kill harness (tests/test_kill.py) takes minutes: it runs only when `-m` names it."""
-  if 'kill' in (config.getoption('markexpr') or ''):
-    return
-  skip = pytest.mark.skip(reason='the kill harness takes minutes: run it with -m kill')
-  for item in items:
-    if 'kill' in item.keywords:
-      item.add_marker(skip)
+  selected = config.getoption('markexpr') or ''
+  for marker, reason in OPT_IN.items():
+    if marker in selected:
+      continue
+    skip = pytest.mark.skip(reason=reason)
+    for item in items:
+      if marker in item.keywords:
+        item.add_marker(skip)
