@@ -14,25 +14,43 @@ updates per call and unrolling come from the config unless given as flags.
 Times the exact compiled chunk the trainer runs (`steps_per_call` updates in one
 `lax.scan`, batches sampled on device, the config's optimizer), after a warm-up call that
 compiles it, and for comparison a jitted single update called from Python once per step.
+
+Against a bare loop (one member, `--bare_rounds` > 0): a hand-written fused JAX loop of the
+same network and optimizer (sample indices, gather, the mode's squared error, grad, optax
+step, in a `lax.scan` of the config's `steps_per_call`; nothing else) is timed in the same
+process, interleaved round by round with the trainer at each `--trainer_steps_per_call`:
+its compiled chunk called in a Python loop (`chunk`), the same with the metrics fetched to
+the host after each call (`chunk_fetched`), and the trainer's host loop itself
+(`training.loop.fit`: the NaN guard, the metrics file and TensorBoard, the progress bar;
+checkpoints off), as configured (`fit`: metrics read every `train.log_every` steps) and,
+where chunks are shorter than that, reading and logging them after every chunk
+(`fit_logging_every_chunk`). Each figure is the median over rounds, and its ratio to the
+bare loop's.
 """
 
+import functools
 import json
+import tempfile
 import time
-from typing import Dict
+from typing import Any, Callable, Dict, List
 
 from absl import app
 from absl import flags
 import jax
 import ml_collections
 import numpy as np
+import optax
 
 from configs import bc as bc_config
 from experiments import common as experiments_common
 from imitation.agents import bc
 from imitation.data import normalization
 from imitation.data.device_dataset import DeviceDataset
+from imitation.training import members as members_lib
 from imitation.training import sharding
 from imitation.training import chunk as chunk_lib
+from imitation.training import loop
+from imitation.training import metric_writer
 from imitation.training.learner import example_observation
 
 _CONFIG = flags.DEFINE_string('config', 'reach', 'configs/bc.py argument: task or preset.')
@@ -46,6 +64,17 @@ _SINGLE = flags.DEFINE_integer(
 _DATASET = flags.DEFINE_integer('dataset_size', 12_800, 'Transitions on device.')
 _OBS_DIM = flags.DEFINE_integer('obs_dim', 10, 'State size (reach: 10), for state policies.')
 _ACTION_DIM = flags.DEFINE_integer('action_dim', 2, 'Action size (reach: 2).')
+_BARE_ROUNDS = flags.DEFINE_integer(
+    'bare_rounds', 7, 'Interleaved rounds against the bare loop (0: skip that comparison).')
+_ROUND_UPDATES = flags.DEFINE_integer(
+    'round_updates', 2000, 'Updates each variant runs per round against the bare loop.')
+_TRAINER_STEPS = flags.DEFINE_list(
+    'trainer_steps_per_call', ['10'],
+    'steps_per_call values of the trainer timed against the bare loop, besides the config\'s '
+    '(10: the image presets\' and every debug preset\'s, the smallest the configs use).')
+_AT_ONCE = flags.DEFINE_integer(
+    'members_at_once', None, 'Members vmapped at a time (0: all; default: the config\'s '
+    'vmap.members_at_once for this platform).')
 _NUM_SEEDS = flags.DEFINE_integer(
     'num_seeds', 1, 'Members trained by the one vmapped chunk (as --config.num_seeds), on one '
     'shared dataset; the fused figure is then per member and summed over members.')
@@ -75,6 +104,119 @@ def _describe_network(network: ml_collections.ConfigDict) -> str:
     return (f'CNN channels {cnn.channels} strides {cnn.strides}, {cnn.pooling} pooling, '
             f'{network.head} head')
   return f'ViT {dict(network.vit)}, {network.head} head'
+
+
+def make_bare_loop(policy: Any, optimizer: optax.GradientTransformation, *, size: int,
+                   batch_size: int, steps: int) -> Callable[..., Any]:
+  """A hand-written fused loop: `steps` updates of `policy` by `optimizer` on batches drawn
+  from `data` on device, in one jitted `lax.scan`:
+  `run(params, opt_state, key, data) -> (params, opt_state, key, last loss)`.
+  What a user writes with no trainer around it: the reference the trainer is held to."""
+  def loss_fn(params, batch):
+    prediction = policy.apply(params, batch['observation']).mode()
+    return 0.5 * jax.numpy.mean(jax.numpy.sum(jax.numpy.square(prediction - batch['action']), -1))
+
+  def step(carry, _):
+    params, opt_state, key, data = carry
+    key, sample_key = jax.random.split(key)
+    rows = jax.random.randint(sample_key, (batch_size,), 0, size)
+    batch = jax.tree.map(lambda x: jax.numpy.take(x, rows, axis=0), data)
+    loss, grads = jax.value_and_grad(loss_fn)(params, batch)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return (optax.apply_updates(params, updates), opt_state, key, data), loss
+
+  def run(params, opt_state, key, data):
+    (params, opt_state, key, _), losses = jax.lax.scan(
+        step, (params, opt_state, key, data), None, length=steps)
+    return params, opt_state, key, losses[-1]
+
+  return jax.jit(run, donate_argnums=(0, 1))
+
+
+class _NoCheckpoints:
+  """Stands in for the checkpointer: the comparison times updates, not checkpoint writes."""
+
+  def save(self, *args, **kwargs):
+    del args, kwargs
+
+  def wait_until_finished(self):
+    pass
+
+  def latest_step(self):
+    return None
+
+
+def against_bare(config: ml_collections.ConfigDict, learner: Any, data: Dict[str, Any],
+                 dataset: DeviceDataset, fresh_state: Callable[[], Any], mesh: Any,
+                 batch_size: int) -> Dict[str, Any]:
+  """The bare loop and the trainer at each steps_per_call, interleaved; medians and ratios."""
+  bare_steps = config.train.steps_per_call
+  bare = make_bare_loop(learner.policy, learner.optimizer, size=len(data['action']),
+                        batch_size=batch_size, steps=bare_steps)
+  device_data = jax.device_put(data)
+  params = fresh_state().params
+  *bare_carry, loss = bare(params, learner.optimizer.init(params), jax.random.PRNGKey(0),
+                           device_data)
+  jax.block_until_ready(loss)  # compiled
+  updates = max(_ROUND_UPDATES.value // bare_steps, 1) * bare_steps
+
+  def time_bare() -> float:
+    start = time.perf_counter()
+    for _ in range(updates // bare_steps):
+      *bare_carry[:], loss = bare(*bare_carry, device_data)
+    jax.block_until_ready(loss)
+    return updates / (time.perf_counter() - start)
+
+  variants: Dict[str, Callable[[], float]] = {'bare': time_bare}
+  workdir = tempfile.mkdtemp(prefix='bc_update_speed_')
+  writer = metric_writer.MetricWriter(workdir)
+  for steps in sorted({bare_steps, *(int(s) for s in _TRAINER_STEPS.value)}, reverse=True):
+    chunk = chunk_lib.make_train_chunk(learner.update, batch_size=batch_size,
+                                       steps_per_call=steps, mesh=mesh,
+                                       unroll=config.train.scan_unroll)
+    train = config.train.copy_and_resolve_references()
+    train.steps_per_call = steps
+    train.eval_every = train.checkpoint_every = 10 ** 12
+    calls = max(updates // steps, 1)
+    holder = {'state': chunk(fresh_state(), dataset)[0]}  # compiled
+
+    def time_chunk(chunk=chunk, calls=calls, steps=steps, fetch=False):
+      start = time.perf_counter()
+      for _ in range(calls):
+        holder['state'], metrics = chunk(holder['state'], dataset)
+        if fetch:
+          jax.device_get(metrics)
+      jax.block_until_ready(holder['state'])
+      return calls * steps / (time.perf_counter() - start)
+
+    def time_fit(chunk=chunk, calls=calls, steps=steps, train=train, log_every=None):
+      train.num_steps = int(holder['state'].step) + calls * steps
+      train.log_every = log_every or config.train.log_every
+      start = time.perf_counter()
+      holder['state'], _ = loop.fit(holder['state'], dataset, config=train,
+                                    checkpointer=_NoCheckpoints(), writer=writer,
+                                    progress_bar=True, chunk=chunk)
+      return calls * steps / (time.perf_counter() - start)
+
+    variants[f'chunk_{steps}'] = time_chunk
+    variants[f'chunk_fetched_{steps}'] = functools.partial(time_chunk, fetch=True)
+    variants[f'fit_{steps}'] = time_fit
+    if steps < config.train.log_every:
+      variants[f'fit_logging_every_chunk_{steps}'] = functools.partial(time_fit, log_every=steps)
+  rates: Dict[str, List[float]] = {name: [] for name in variants}
+  for _ in range(_BARE_ROUNDS.value):
+    for name, timed in variants.items():
+      rates[name].append(timed())
+  writer.close()
+  medians = {name: float(np.median(r)) for name, r in rates.items()}
+  return {
+      'bare_steps_per_call': bare_steps,
+      'updates_per_round': updates,
+      'rounds': _BARE_ROUNDS.value,
+      'median_updates_per_s': {k: round(v, 1) for k, v in medians.items()},
+      'ratio_to_bare': {k: round(v / medians['bare'], 3) for k, v in medians.items()},
+      'per_round_updates_per_s': {k: [round(x) for x in r] for k, r in rates.items()},
+  }
 
 
 def main(argv):
@@ -109,9 +251,12 @@ def main(argv):
   update = learner.update
 
   num_seeds = _NUM_SEEDS.value
+  members_at_once = (members_lib.members_at_once(config, jax.default_backend())
+                     if _AT_ONCE.value is None else _AT_ONCE.value)
   chunk = chunk_lib.make_train_chunk(
       update, batch_size=batch_size, steps_per_call=steps_per_call, mesh=mesh,
-      unroll=config.train.scan_unroll, members=(1, num_seeds) if num_seeds > 1 else ())
+      unroll=config.train.scan_unroll, members=(1, num_seeds) if num_seeds > 1 else (),
+      members_at_once=members_at_once)
   state = fresh_state(num_seeds)
   start = time.perf_counter()
   state, metrics = chunk(state, dataset)
@@ -134,6 +279,11 @@ def main(argv):
   jax.block_until_ready(metrics)
   per_call = num_single / (time.perf_counter() - start)
 
+  comparison = {}
+  if num_seeds == 1 and _BARE_ROUNDS.value > 0 and config.network.encoder == 'mlp':
+    comparison = {'against_bare': against_bare(config, learner, data, dataset, fresh_state,
+                                               mesh, batch_size)}
+
   print(json.dumps({
       'device': f'{jax.device_count()} x {jax.devices()[0].device_kind}',
       'config': _CONFIG.value,
@@ -141,6 +291,7 @@ def main(argv):
       'observation': {k: list(v.shape[1:]) for k, v in data['observation'].items()},
       'batch_size': batch_size,
       'num_seeds': num_seeds,
+      'members_at_once': members_at_once if num_seeds > 1 else None,
       'fused_updates_per_s': round(fused, 1),  # of each member
       'fused_member_updates_per_s': round(fused * num_seeds, 1),
       'fused_samples_per_s': round(fused * batch_size),
@@ -148,6 +299,7 @@ def main(argv):
       'steps_per_call': steps_per_call,
       'scan_unroll': config.train.scan_unroll,
       'compile_s': round(compile_s, 2),
+      **comparison,
   }, indent=2))
 
 

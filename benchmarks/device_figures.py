@@ -50,7 +50,7 @@ _STEP_TIMEOUT = flags.DEFINE_integer('step_timeout_s', 150, 'Time limit of one s
 STEPS: Dict[str, Tuple[str, List[str], List[str]]] = {
     'bc_mlp': ('benchmarks.bc_update_speed', ['--config=reach'],
                ['--config=reach,debug', '--calls=2', '--single_updates=4',
-                '--dataset_size=512']),
+                '--dataset_size=512', '--bare_rounds=1', '--round_updates=20']),
     'bc_image': ('benchmarks.bc_update_speed', ['--config=push_image', '--calls=5'],
                  ['--config=push_image,debug', '--calls=1', '--single_updates=2',
                   '--dataset_size=256', '--batch_size=8', '--steps_per_call=2']),

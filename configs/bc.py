@@ -155,9 +155,11 @@ def get_config(arg: str = 'reach', more_presets=()) -> ml_collections.ConfigDict
   # Members trained as one vmapped program (docs/scale.md, "Many seeds in one program"): num_seeds
   # seeds (seed, seed + 1, ...), each with its own demos, init, data order and evaluation
   # episodes, for each of vmap.values of the hyperparameter vmap.name (one that changes no
-  # shape: optimizer.learning_rate, or optimizer.weight_decay with adamw).
+  # shape: optimizer.learning_rate, or optimizer.weight_decay with adamw). members_at_once:
+  # members vmapped at a time per platform, the rest in turn in the same program (0: all);
+  # on a CPU all members at once outgrow the caches (docs/scale.md).
   config.num_seeds = 1
-  config.vmap = dict(name='', values=())
+  config.vmap = dict(name='', values=(), members_at_once=dict(cpu=4, gpu=0, tpu=0))
 
   config.env = common.env_config(args['task'])
   # Used only when data.path is empty: the default expert demonstrations.
@@ -304,6 +306,10 @@ def get_config(arg: str = 'reach', more_presets=()) -> ml_collections.ConfigDict
   config.train.eval_every = 5_000
   config.train.checkpoint_every = 5_000
   config.train.keep_checkpoints = 2
+  # Train metrics are read back, checked by the NaN guard and logged once per this many
+  # steps (and at every evaluation, checkpoint and the end), as one mean: in between, the
+  # host dispatches chunk after chunk without waiting for one (docs/performance.md).
+  config.train.log_every = 500
   # An exponential moving average of the weights (0: off): evaluated and exported instead
   # of the live weights, checkpointed with them; the decay ramps up as (1 + t) / (10 + t).
   config.train.ema_decay = 0.0
@@ -331,6 +337,7 @@ def get_config(arg: str = 'reach', more_presets=()) -> ml_collections.ConfigDict
     config.train.steps_per_call = 10
     config.train.eval_every = 20
     config.train.checkpoint_every = 20
+    config.train.log_every = 10
     config.eval.num_episodes = 16
     config.eval.video_episodes = 2
     config.eval.video_size = 32

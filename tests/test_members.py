@@ -143,3 +143,40 @@ def test_a_vmapped_learning_rate_trains_each_member_with_its_own(debug_config):
                jax.tree.map(lambda x: x[1], trained.params), alone_state.params)
   assert not np.allclose(jax.tree.leaves(alone_state.params)[0],
                          jax.tree.leaves(initial)[0][1])
+
+
+@pytest.mark.parametrize('stacked', [False, True])
+def test_members_run_a_few_at_a_time_as_when_all_are_vmapped(debug_config, stacked):
+  """3 members, 2 vmapped at a time (the CPU's `vmap.members_at_once`, a remainder of 1)
+  end where they end with all 3 vmapped, on a shared dataset and on one dataset per seed
+  (of unequal sizes: each seed samples its own rows by weight); on the shared one each
+  ends where its own chunk alone ends."""
+  learner = bc.make_learner(_config(debug_config), 2)
+  rng = np.random.default_rng(0)
+  datasets = [{'observation': {'state': rng.normal(size=(n, 10)).astype(np.float32)},
+               'action': rng.normal(size=(n, 2)).astype(np.float32)} for n in (40, 64, 50)]
+  normalization = normalization_lib.from_moments(
+      normalization_lib.moments(datasets[0]), min_std=1e-3, normalize_observations=True,
+      normalize_actions=True)
+  example = {'state': datasets[0]['observation']['state'][:1]}
+  init = lambda key: learner.init(key, example_observation=example, normalization=normalization)
+  keys = jax.random.split(jax.random.PRNGKey(0), 3)
+  mesh = sharding.make_mesh(1)
+  dataset = DeviceDataset.stack(datasets) if stacked else DeviceDataset.from_numpy(datasets[0])
+  make = lambda at_once: chunk_lib.make_train_chunk(
+      learner.update, batch_size=16, steps_per_call=5, mesh=mesh, members=(1, 3),
+      members_at_once=at_once)
+  few, few_metrics = make(2)(jax.vmap(init)(keys), dataset)
+  every, _ = make(0)(jax.vmap(init)(keys), dataset)
+  assert few_metrics['loss'].shape == (3,)
+  close = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+  jax.tree.map(close, few.params, every.params)
+  assert not np.allclose(few.params['params']['head']['Dense_0']['kernel'][0],
+                         few.params['params']['head']['Dense_0']['kernel'][1])
+  if stacked:
+    return
+  alone_chunk = chunk_lib.make_train_chunk(learner.update, batch_size=16, steps_per_call=5,
+                                           mesh=mesh)
+  for i in range(3):
+    alone, _ = alone_chunk(init(keys[i]), dataset)
+    jax.tree.map(close, jax.tree.map(lambda x: x[i], few.params), alone.params)

@@ -7,8 +7,8 @@ log-likelihood is weighted by its task's weight, so with every weight 1 this is 
 and `sum_t w_t * loss_t` otherwise (loss_t: task t's share of the batch loss). The weights
 live in the train state as an array (one entry per task id): changing them never recompiles
 the update, and checkpoints carry them, so a resumed run continues with the same weights.
-Every evaluation logs each task's weight (`eval/task_weight/NAME`); every chunk logs each
-task's loss (`train/task_loss/NAME`).
+Every evaluation logs each task's weight (`eval/task_weight/NAME`); the train metrics hold
+each task's loss (`train/task_loss/NAME`).
 
 Weight rules (`multitask.loss_weights`), all normalised to mean 1 over the tasks:
 * `uniform`: every task 1.

@@ -34,7 +34,7 @@ def summarize_steps(metrics: Dict[str, jax.Array]) -> Dict[str, Any]:
 
 def make_train_chunk(
     update: UpdateFn, *, batch_size: int, steps_per_call: int, mesh: Mesh, unroll: int = 1,
-    members: Tuple[int, int] = (),
+    members: Tuple[int, int] = (), members_at_once: int = 0,
 ) -> Callable[[Any, DeviceDataset], Tuple[Any, Dict[str, jax.Array]]]:
   """Returns jitted `chunk(state, dataset) -> (state, mean metrics)` running `steps_per_call`
   updates in a `lax.scan`, each on a batch sampled on device from `dataset`; the metrics
@@ -54,6 +54,11 @@ def make_train_chunk(
   training/members.py) and the chunk is vmapped over it: one compiled program trains every
   member with its own keys. A stacked dataset (`DeviceDataset.stack`, one per seed) is
   shared by the groups; an unstacked one by every member. Metrics are per-member means.
+  With `members_at_once` = b > 0, b members are vmapped at a time and the program runs the
+  groups of b in turn (`lax.map`): on a CPU, all members' params, optimizer state and
+  activations at once outgrow the caches and run slower per member than b do
+  (docs/scale.md); 0 vmaps all of them (GPU, TPU). Each group of b then reads its own
+  slice of a stacked dataset, which the program copies once per call.
   """
   sharding.check_batch_size(batch_size, mesh)
   batch_sharding = sharding.batch_sharded(mesh)
@@ -72,12 +77,7 @@ def make_train_chunk(
   def chunk(state, dataset: DeviceDataset):
     if not members:
       return one_chunk(state, dataset)
-    groups, seeds = members
-    data_axes = jax.tree.map(lambda _: 0 if dataset.stacked else None, dataset)
-    per_group = jax.vmap(one_chunk, in_axes=(0, data_axes))
-    split = jax.tree.map(lambda x: x.reshape((groups, seeds) + x.shape[1:]), state)
-    state, metrics = jax.vmap(per_group, in_axes=(0, None))(split, dataset)
-    return jax.tree.map(lambda x: x.reshape((groups * seeds,) + x.shape[2:]), (state, metrics))
+    return _members_chunk(one_chunk, state, dataset, members, members_at_once)
 
   return jax.jit(
       chunk,
@@ -85,6 +85,28 @@ def make_train_chunk(
       out_shardings=(replicated, replicated),
       donate_argnums=0,
   )
+
+
+def _members_chunk(one_chunk: Callable[..., Any], state: Any, dataset: DeviceDataset,
+                   members: Tuple[int, int], at_once: int) -> Tuple[Any, Dict[str, jax.Array]]:
+  """`one_chunk` of every member of the stacked `state`, `at_once` members vmapped at a time
+  (0: all). Members are group-major (groups of seeds); the one member axis is mapped over
+  directly where it lines up with the dataset's (unstacked, or one group): nesting a
+  vmap over groups of a vmap over seeds makes XLA transpose every weight gradient."""
+  groups, seeds = members
+  if dataset.stacked and groups > 1:  # seed s's data serves member s of every group
+    data_axes = jax.tree.map(lambda _: 0, dataset)
+    per_group = jax.vmap(one_chunk, in_axes=(0, data_axes))
+    split = jax.tree.map(lambda x: x.reshape((groups, seeds) + x.shape[1:]), state)
+    state, metrics = jax.vmap(per_group, in_axes=(0, None))(split, dataset)
+    return jax.tree.map(lambda x: x.reshape((groups * seeds,) + x.shape[2:]), (state, metrics))
+  if dataset.stacked:
+    run, xs = (lambda x: one_chunk(*x)), (state, dataset)
+  else:
+    run, xs = (lambda x: one_chunk(x, dataset)), state
+  if at_once <= 0 or at_once >= groups * seeds:
+    return jax.vmap(run)(xs)
+  return jax.lax.map(run, xs, batch_size=at_once)
 
 
 def make_stream_chunk(
@@ -111,11 +133,14 @@ def make_stream_chunk(
 
 def make_chunk(update: UpdateFn, mesh: Mesh, *, batch_size: int, steps_per_call: int,
                unroll: int = 1, streaming: bool = False,
-               members: Optional[Sequence[members_lib.Member]] = None) -> Callable[..., Any]:
+               members: Optional[Sequence[members_lib.Member]] = None,
+               members_at_once: int = 0) -> Callable[..., Any]:
   """The chunk the host loop runs: `steps_per_call` updates on batches sampled on device,
-  or on a chunk of batches read from disk (`streaming`); vmapped over `members`."""
+  or on a chunk of batches read from disk (`streaming`); vmapped over `members`,
+  `members_at_once` at a time (0: all)."""
   if streaming:
     return make_stream_chunk(update, batch_size=batch_size, mesh=mesh, unroll=unroll)
   return make_train_chunk(
       update, batch_size=batch_size, steps_per_call=steps_per_call, mesh=mesh,
-      unroll=unroll, members=members_lib.axes(members) if members else ())
+      unroll=unroll, members=members_lib.axes(members) if members else (),
+      members_at_once=members_at_once)

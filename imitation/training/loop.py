@@ -48,6 +48,19 @@ def check_finite(first_nonfinite: Dict[str, Any], chunk_start: int,
       'or check the data for nan or inf')
 
 
+def _read_chunks(pending: Sequence[Tuple[int, Dict[str, Any]]],
+                 checkpointer: checkpoint_lib.Checkpointer,
+                 members: Optional[Sequence[members_lib.Member]]) -> Dict[str, Any]:
+  """The metrics of the chunks run since the last log, fetched in one transfer and each
+  checked by the NaN guard (in order, so the first divergence is named); their mean, per
+  member too when there are members."""
+  fetched = jax.device_get([metrics for _, metrics in pending])
+  for (chunk_start, _), metrics in zip(pending, fetched):
+    check_finite(metrics.pop(chunk_lib.FIRST_NONFINITE), chunk_start, checkpointer, members)
+  mean = jax.tree.map(lambda *values: np.mean(np.stack(values), axis=0), *fetched)
+  return members_lib.summarize_metrics(mean, members) if members else mean
+
+
 def fit(
     state: Any,
     dataset: Union[DeviceDataset, Stream],
@@ -68,9 +81,12 @@ def fit(
     state: the train state to continue from (step 0 or a restored checkpoint).
     dataset: device-resident training data, sampled on device; or a `Stream` of batches
       read from disk, whose position is saved with each checkpoint.
-    config: the `train` config section.
+    config: the `train` config section. Train metrics are fetched, checked and logged
+      (their mean since the last log) every `log_every` steps and at each evaluation,
+      checkpoint, stop and the end; between those the host only dispatches chunks, so a
+      chunk that diverged is named at the next of them, before anything is saved.
     checkpointer: saves the state every `checkpoint_every` steps and at the end.
-    writer: receives train metrics every chunk and eval metrics every `eval_every`.
+    writer: receives train metrics every `log_every` steps and eval metrics every `eval_every`.
     evaluate: evaluation of a state (closed-loop, or offline on held-out data), called
       every `eval_every` steps.
     after_eval: `after_eval(state, evaluation) -> (state, metrics)` after each evaluation
@@ -91,32 +107,40 @@ def fit(
   if streaming and members:
     raise ConfigError('members (num_seeds > 1 or vmap) need data.pipeline=device')
   step = int(np.ravel(jax.device_get(state.step))[0])  # stacked members share the step
+  log_every = config.get('log_every') or config.steps_per_call
   bar = progress.bar(total=config.num_steps, initial=step, unit='step', desc='train',
                      disable=not progress_bar)
-  last_time = time.time()
+  last_time, logged_step = time.time(), step
   final_eval = None
+  pending: List[Tuple[int, Dict[str, Any]]] = []  # (first step, metrics) of unread chunks
+  waited, data_state = 0.0, None
   while step < config.num_steps:
-    data_state, waited = None, 0.0
     if streaming:
       wait_start = time.time()
       batches, data_state = dataset.next_chunk()
-      waited = time.time() - wait_start
+      waited += time.time() - wait_start
       state, metrics = chunk(state, batches)
     else:
       state, metrics = chunk(state, dataset)
-    metrics = jax.device_get(metrics)
-    check_finite(metrics.pop(chunk_lib.FIRST_NONFINITE), step, checkpointer, members)
+    pending.append((step, metrics))
     step += config.steps_per_call
-    if members:
-      metrics = members_lib.summarize_metrics(metrics, members)
+    evaluating = evaluate is not None and (step % config.eval_every == 0
+                                           or step == config.num_steps)
+    saving = step % config.checkpoint_every == 0 or step == config.num_steps
+    stopping = stop_at_step is not None and step >= stop_at_step
+    if not (evaluating or saving or stopping or step == config.num_steps
+            or step - logged_step >= log_every):
+      continue  # the chunk runs on while the host dispatches the next one
+    metrics = _read_chunks(pending, checkpointer, members)
+    pending = []
     if streaming:  # time the loop stood waiting for input: ~0 when the pipeline keeps up
-      metrics['data_wait_s'] = waited
+      metrics['data_wait_s'], waited = waited, 0.0
     now = time.time()
-    metrics['steps_per_second'] = config.steps_per_call / (now - last_time)
+    metrics['steps_per_second'] = (step - logged_step) / (now - last_time)
     last_time = now
     writer.write(step, metrics, prefix='train/')
     postfix = {'loss': f'{float(metrics["loss"]):.4f}'}
-    if evaluate is not None and (step % config.eval_every == 0 or step == config.num_steps):
+    if evaluating:
       eval_start = time.time()
       eval_metrics = evaluate(state)
       writer.write(step, {**eval_metrics, 'seconds': time.time() - eval_start}, prefix='eval/')
@@ -130,12 +154,13 @@ def fit(
       if step == config.num_steps:
         final_eval = eval_metrics
       last_time = time.time()  # keep evaluation out of the update throughput
-    if step % config.checkpoint_every == 0 or step == config.num_steps:
+    if saving:
       checkpointer.save(step, state, data_state)
       writer.flush()
     bar.set_postfix(postfix, refresh=False)
-    bar.update(config.steps_per_call)
-    if stop_at_step is not None and step >= stop_at_step:
+    bar.update(step - logged_step)
+    logged_step = step
+    if stopping:
       break
   bar.close()
   checkpointer.wait_until_finished()
@@ -150,6 +175,7 @@ CONFIG_RULES = {
     'train.eval_every': rules.positive_int(),
     'train.checkpoint_every': rules.positive_int(),
     'train.keep_checkpoints': rules.positive_int(),
+    'train.log_every': rules.positive_int(),
 }
 
 

@@ -51,7 +51,7 @@ class Member:
     config = config_at_seed(config, self.seed)
     with config.unlocked():
       config.num_seeds = 1
-      config.vmap = dict(name='', values=())
+      config.vmap = dict(config.get('vmap') or {}, name='', values=())
       for name, value in self.overrides:
         section, _, key = name.rpartition('.')
         config[section][key] = value
@@ -140,4 +140,14 @@ def summarize_metrics(metrics: Mapping[str, Any], members: Sequence[Member]) -> 
   return summary
 
 
-CONFIG_RULES = {'seed': rules.an_int(), 'num_seeds': rules.positive_int()}
+def members_at_once(config: ml_collections.ConfigDict, platform: str) -> int:
+  """How many members the chunk vmaps at a time on `platform` (jax's 'cpu', 'gpu',
+  'tpu'), from `vmap.members_at_once`; 0: all of them (training/chunk.py)."""
+  at_once = (config.get('vmap') or {}).get('members_at_once') or {}
+  return int(at_once.get(platform, 0))
+
+
+CONFIG_RULES = {'seed': rules.an_int(), 'num_seeds': rules.positive_int(),
+                'vmap.members_at_once.cpu': rules.non_negative_int(),
+                'vmap.members_at_once.gpu': rules.non_negative_int(),
+                'vmap.members_at_once.tpu': rules.non_negative_int()}

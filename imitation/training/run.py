@@ -197,7 +197,8 @@ class Run:
         self._chunks[key] = chunk_lib.make_chunk(
             learner.update, self.mesh, batch_size=train.batch_size,
             steps_per_call=train.steps_per_call, unroll=train.scan_unroll,
-            streaming=streams_batches, members=members)
+            streaming=streams_batches, members=members,
+            members_at_once=members_lib.members_at_once(self.config, jax.default_backend()))
       state, final_eval = loop.fit(
           state, dataset, config=train,
           chunk=self._chunks[key],
