@@ -38,6 +38,21 @@ def test_markdown_names_the_device_and_tables_each_steps_scalar_figures():
   assert 'timed out after 5 s' in text and 'nested' not in text
 
 
+def test_the_bc_step_runs_at_small_scale_and_reports_the_trainer_against_a_bare_loop(tmp_path):
+  """One step end to end in the default suite (about 15 s): the subprocess, the figures
+  read from its output, the report; `-m bench` below runs every step."""
+  out = tmp_path / 'figures'
+  done = subprocess.run(
+      [sys.executable, '-m', 'benchmarks.device_figures', f'--out={out}', '--scale=small',
+       '--steps=bc_mlp'], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+  assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+  [figure] = [json.loads(line) for line in (out / 'figures.jsonl').read_text().splitlines()]
+  assert figure['step'] == 'bc_mlp' and figure['fused_updates_per_s'] > 0
+  ratios = figure['against_bare']['ratio_to_bare']
+  assert ratios['bare'] == 1.0 and ratios['fit_10'] > 0
+  assert '## bc_mlp' in (out / 'figures.md').read_text()
+
+
 @pytest.mark.bench
 def test_every_step_runs_at_small_scale_on_cpu(tmp_path):
   out = tmp_path / 'figures'

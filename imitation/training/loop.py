@@ -128,8 +128,7 @@ def fit(
                                            or step == config.num_steps)
     saving = step % config.checkpoint_every == 0 or step == config.num_steps
     stopping = stop_at_step is not None and step >= stop_at_step
-    if not (evaluating or saving or stopping or step == config.num_steps
-            or step - logged_step >= log_every):
+    if not (evaluating or saving or stopping or step - logged_step >= log_every):
       continue  # the chunk runs on while the host dispatches the next one
     metrics = _read_chunks(pending, checkpointer, members)
     pending = []
