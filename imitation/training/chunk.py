@@ -92,7 +92,8 @@ def _members_chunk(one_chunk: Callable[..., Any], state: Any, dataset: DeviceDat
   """`one_chunk` of every member of the stacked `state`, `at_once` members vmapped at a time
   (0: all). Members are group-major (groups of seeds); the one member axis is mapped over
   directly where it lines up with the dataset's (unstacked, or one group): nesting a
-  vmap over groups of a vmap over seeds makes XLA transpose every weight gradient."""
+  vmap over groups of a vmap over seeds makes XLA transpose every weight gradient. A
+  stacked dataset with several groups still nests, every member at once."""
   groups, seeds = members
   if dataset.stacked and groups > 1:  # seed s's data serves member s of every group
     data_axes = jax.tree.map(lambda _: 0, dataset)
