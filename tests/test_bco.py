@@ -15,12 +15,15 @@ from configs import bc as bc_config
 from configs import bco as bco_config
 from imitation.agents import bc
 from imitation.agents import bco
+from imitation.data import demonstrations
+from imitation.data import normalization as normalization_lib
 from imitation.data import rlds
 from imitation.data import state_only
 from imitation.data.device_dataset import DeviceDataset
 from imitation.errors import DatasetError
 from imitation.networks import policy as policy_lib
 from imitation.studies import bco_comparison
+from imitation.training import checkpoint as checkpoint_lib
 from imitation.training import inputs as inputs_lib
 from tests import foreign_rlds
 
@@ -233,3 +236,27 @@ def test_study_summary_table_and_plots_come_from_the_runs(runs, tmp_path):
   assert table.count('\n| BCO') == len(full['rounds']) and '| BC | yes | 0 |' in table
   bco_comparison.plot_study(record, str(tmp_path))
   assert os.path.getsize(tmp_path / 'interactions.png') and os.path.getsize(tmp_path / 'labels.png')
+
+
+def test_bco_learns_from_multi_task_demos_without_actions(tmp_path):
+  """BCO(0) on reach_multi's state-only demos (3 targets, the task id in each observation):
+  the inverse model's rows keep each demo's task, the policy is conditioned on the task
+  (the same state under another task id gets another action) and success is reported per
+  task."""
+  config = bco_config.get_config('reach_multi_task,debug')
+  config.bco.alpha = 0.0
+  config.eval.num_episodes = 12
+  workdir = str(tmp_path / 'bco_multitask')
+  results = bco.train(config, workdir)
+  assert results['alpha'] == 0.0 and results['env_interactions'] > 0
+  assert set(results['per_task']) == {'0', '1', '2'}
+  episodes, _, _ = demonstrations.load_episodes(config, results['dataset'])
+  rows = bco.inverse_rows(episodes, action_size=2)
+  assert set(np.unique(rows['task_id'])) == {0, 1, 2}
+  policy, (params, normalization), _ = checkpoint_lib.load_policy(
+      os.path.join(workdir, 'policy'))
+  state = episodes[0]['steps']['observation']['state'][:1]
+  actions = [policy.apply(params, normalization_lib.normalize_observation(
+      normalization, {'state': state, 'task_id': np.array([task], np.int32)})).mode()
+             for task in range(3)]
+  assert not np.allclose(actions[0], actions[1]) and not np.allclose(actions[1], actions[2])
