@@ -37,6 +37,7 @@ from typing import Any, Callable, Dict, List
 from absl import app
 from absl import flags
 import jax
+from jax import numpy as jp
 import ml_collections
 import numpy as np
 import optax
@@ -114,13 +115,13 @@ def make_bare_loop(policy: Any, optimizer: optax.GradientTransformation, *, size
   What a user writes with no trainer around it: the reference the trainer is held to."""
   def loss_fn(params, batch):
     prediction = policy.apply(params, batch['observation']).mode()
-    return 0.5 * jax.numpy.mean(jax.numpy.sum(jax.numpy.square(prediction - batch['action']), -1))
+    return 0.5 * jp.mean(jp.sum(jp.square(prediction - batch['action']), -1))
 
   def step(carry, _):
     params, opt_state, key, data = carry
     key, sample_key = jax.random.split(key)
     rows = jax.random.randint(sample_key, (batch_size,), 0, size)
-    batch = jax.tree.map(lambda x: jax.numpy.take(x, rows, axis=0), data)
+    batch = jax.tree.map(lambda x: jp.take(x, rows, axis=0), data)
     loss, grads = jax.value_and_grad(loss_fn)(params, batch)
     updates, opt_state = optimizer.update(grads, opt_state, params)
     return (optax.apply_updates(params, updates), opt_state, key, data), loss
@@ -179,6 +180,9 @@ def against_bare(config: ml_collections.ConfigDict, learner: Any, data: Dict[str
   variants: Dict[str, Callable[[], float]] = {'bare': time_bare}
   workdir = tempfile.mkdtemp(prefix='bc_update_speed_')
   writer = _WriterWithoutCheckpointFlush(workdir)
+  # One train state carried through every trainer variant (the chunks differ only in
+  # updates per call), so each continues where the last left it, as the bare loop does.
+  holder = {'state': fresh_state()}
   for steps in sorted({bare_steps, *(int(s) for s in _TRAINER_STEPS.value)}, reverse=True):
     chunk = chunk_lib.make_train_chunk(learner.update, batch_size=batch_size,
                                        steps_per_call=steps, mesh=mesh,
@@ -187,7 +191,7 @@ def against_bare(config: ml_collections.ConfigDict, learner: Any, data: Dict[str
     train.steps_per_call = steps
     train.eval_every = train.checkpoint_every = 10 ** 12
     calls = max(updates // steps, 1)
-    holder = {'state': chunk(fresh_state(), dataset)[0]}  # compiled
+    holder['state'], _ = chunk(holder['state'], dataset)  # compiled
 
     def time_chunk(chunk=chunk, calls=calls, steps=steps, fetch=False):
       start = time.perf_counter()
