@@ -15,7 +15,8 @@ from imitation.evaluation.evaluator import Evaluator
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENTRY_POINTS = ('train', 'dagger', 'bco', 'collect', 'evaluate', 'diagnose', 'sweep',
-                'compounding_error', 'multitask_comparison', 'bco_comparison', 'export')
+                'compounding_error', 'multitask_comparison', 'bco_comparison', 'export',
+                'source_tables')
 
 
 @pytest.mark.parametrize('entry_point', ENTRY_POINTS)

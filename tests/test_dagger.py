@@ -21,6 +21,7 @@ from imitation.data import rlds
 from imitation.errors import ConfigError
 from imitation.envs import rollout as rollout_lib
 from imitation.networks import policy as policy_lib
+from imitation.training import checkpoint as checkpoint_lib
 
 
 def _beta(schedule, **kw):
@@ -124,6 +125,21 @@ def test_resume_continues_at_the_next_round(interrupted_then_resumed):
           'mean_return', 'expert_mean_return', 'num_demos', 'num_transitions', 'wall_time_s',
           'config', 'variant', 'expert_labels', 'interventions', 'env_steps'} <= set(results)
   assert results['num_demos'] == config.collect.num_episodes
+
+
+def test_every_round_exports_its_policy_and_its_time(interrupted_then_resumed):
+  """rounds/K/policy is round K's policy (the last round's is the run's policy/), so a study
+  can score success against labels round by round; each round records its elapsed time."""
+  config, workdir, _, results = interrupted_then_resumed
+  last = config.dagger.num_rounds
+
+  def params(*parts):
+    return checkpoint_lib.load_policy(os.path.join(workdir, *parts))[1][0]
+
+  chex.assert_trees_all_equal(params('rounds', str(last), 'policy'), params('policy'))
+  with pytest.raises(AssertionError):  # round 0 (BC on the demos) is another policy
+    chex.assert_trees_all_equal(params('rounds', '0', 'policy'), params('policy'))
+  assert all(r['elapsed_s'] > 0 for r in results['rounds'])
 
 
 def test_dataset_aggregates_every_round_and_counts_match(interrupted_then_resumed):

@@ -31,6 +31,7 @@ from concurrent import futures
 import copy
 import dataclasses
 import os
+import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from absl import logging
@@ -200,7 +201,8 @@ def train(
   """Runs (or resumes) DAgger as `config` says; returns what it writes to results.json.
 
   Leaves in `workdir`: config.json, demos/ (if it collected them), dataset/ (the
-  aggregated RLDS dataset), rounds/K/checkpoints, dagger_progress.json, tensorboard/,
+  aggregated RLDS dataset), rounds/K/checkpoints, rounds/K/policy (each round's policy, not
+  for ensembles), dagger_progress.json, tensorboard/,
   metrics.jsonl (per round; each round's training curve in rounds/K/), policy/ (not for
   ensembles) and results.json.
 
@@ -246,7 +248,11 @@ def _train_rounds(config, run, setup: _Setup, progress: Dict[str, Any],
     if written is not None:
       written.result()  # the round is on disk (and recorded) before the round closes
     evaluation = setup.evaluator(state.policy_params, setup.eval_key)
-    record = _account(progress, round_index, num_transitions, evaluation)
+    if setup.learner.exportable:  # each round's policy, for studies of success vs labels
+      run.export_policy(setup.learner, state, setup.env.action_size, ALGORITHM,
+                        directory=os.path.join(_round_dir(round_index), run_lib.POLICY_DIR))
+    record = _account(progress, round_index, num_transitions, evaluation,
+                      elapsed_s=time.time() - run.start_time)
     run.write_json(PROGRESS_FILE, progress)
     run.writer().write(round_index, {k: v for k, v in record.items() if k != 'round'},
                        prefix='round/')
@@ -366,10 +372,11 @@ def _retrain(config, run, setup: _Setup, round_index: int, params):
 
 
 def _account(progress: Dict[str, Any], round_index: int, num_transitions: int,
-             evaluation: Dict[str, float]) -> Dict[str, Any]:
-  """Closes round `round_index` in `progress`: its record, with running budget totals."""
+             evaluation: Dict[str, float], elapsed_s: float) -> Dict[str, Any]:
+  """Closes round `round_index` in `progress`: its record, with running budget totals and
+  the seconds since this process started the run (a resumed run counts its own)."""
   record = {'round': round_index, **progress['pending'],
-            'num_transitions': num_transitions,
+            'num_transitions': num_transitions, 'elapsed_s': elapsed_s,
             'success_rate': evaluation['success_rate'],
             'success_rate_stderr': evaluation['success_rate_stderr'],
             'closed_loop_action_mse': evaluation['action_mse']}

@@ -15,6 +15,7 @@ with contextlib.redirect_stdout(io.StringIO()):
 from imitation.envs import drive
 from imitation.envs import grasp
 from imitation.envs import obstacle
+from imitation.envs import pick_place
 from imitation.envs import push
 from imitation.envs import reach
 from imitation.envs import reach_multi
@@ -33,6 +34,7 @@ register('grasp', grasp.Grasp)
 register('obstacle', obstacle.Obstacle)
 register('reach_multi', reach_multi.ReachMulti)
 register('tabletop', tabletop.Tabletop)
+register('pick_place', pick_place.PickPlace)
 register('suite', suite.make_suite)
 # Half the bars have two equally valid grasps: a multimodal target.
 register('grasp_multimodal', functools.partial(grasp.Grasp, multimodal_fraction=0.5))

@@ -1,6 +1,7 @@
 """What every imitation task adds to a Brax environment: an expert that can label any state."""
 
 import abc
+import itertools
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 import weakref
 
@@ -85,6 +86,26 @@ def group_index(names: Optional[Sequence[str]],
 
 
 HELD_OUT_MODES = ('all', 'train', 'held_out')
+
+
+def factor_combinations(tasks: Sequence[str], task_values: Sequence[str],
+                        factor_names: Sequence[str], factor_sizes: Sequence[int],
+                        held_out: Sequence, mode: str) -> list:
+  """The factor tuples an env in `mode` draws (`select_combinations`) when the first factor
+  is the task and only `tasks` (a subset of `task_values`) are asked for."""
+  unknown = set(tasks) - set(task_values)
+  if unknown or not tasks:
+    raise ValueError(f'tasks must be a non-empty subset of {tuple(task_values)}, got '
+                     f'{tuple(tasks)}')
+  held_out = {tuple(int(v) for v in c) for c in held_out}
+  for combination in held_out:
+    if len(combination) != len(factor_sizes) or not all(
+        0 <= v < n for v, n in zip(combination, factor_sizes)):
+      raise ValueError(f'held-out combination {combination} is not a ({", ".join(factor_names)})'
+                       f' index tuple within {tuple(factor_sizes)}')
+  allowed = [task_values.index(t) for t in tasks]
+  combinations = [c for c in itertools.product(*map(range, factor_sizes)) if c[0] in allowed]
+  return select_combinations(combinations, held_out, mode)
 
 
 def select_combinations(combinations: Sequence, held_out: Sequence, mode: str) -> list:

@@ -21,7 +21,6 @@ combinations can be held out of training: `mode='train'` never draws them and
 `mode='held_out'` draws only them.
 """
 
-import itertools
 from typing import Sequence, Tuple
 
 import flax
@@ -65,17 +64,8 @@ def task_names() -> Tuple[str, ...]:
 
 
 def _combinations(tasks: Sequence[str], held_out: Sequence[Sequence[int]], mode: str):
-  unknown = set(tasks) - set(TASKS)
-  if unknown or not tasks:
-    raise ValueError(f'tasks must be a non-empty subset of {TASKS}, got {tuple(tasks)}')
-  held_out = {tuple(int(v) for v in c) for c in held_out}
-  for combination in held_out:
-    if len(combination) != 3 or not all(0 <= v < n for v, n in zip(combination, FACTOR_SIZES)):
-      raise ValueError(f'held-out combination {combination} is not a (task, colour, pad) '
-                       f'index triple within {FACTOR_SIZES}')
-  allowed = [TASKS.index(t) for t in tasks]
-  combinations = [c for c in itertools.product(*map(range, FACTOR_SIZES)) if c[0] in allowed]
-  combinations = task_base.select_combinations(combinations, held_out, mode)
+  combinations = task_base.factor_combinations(tasks, TASKS, ('task', 'colour', 'pad'),
+                                               FACTOR_SIZES, held_out, mode)
   return [task_id(*c) for c in combinations]
 
 

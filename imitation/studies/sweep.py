@@ -33,6 +33,8 @@ from imitation import atomic
 from imitation.errors import ConfigError
 from imitation.studies import common as study_common
 from imitation.training import members as members_lib
+from imitation.training import run as run_lib
+from imitation.training import workdir as workdir_lib
 
 CSV_FILE = 'sweep.csv'
 TABLE_FILE = 'sweep.md'
@@ -109,7 +111,7 @@ def read_sweep(path: str) -> Dict[str, Any]:
   return {'cells': cells, 'seeds': seeds}
 
 
-def _override(config: ml_collections.ConfigDict, name: str, value: Any) -> None:
+def override(config: ml_collections.ConfigDict, name: str, value: Any) -> None:
   section, _, key = name.rpartition('.')
   target = config
   for part in filter(None, section.split('.')):
@@ -146,7 +148,7 @@ def make_trials(base: ml_collections.ConfigDict, spec: Mapping[str, Any], workdi
     for seeds in groups:
       config = members_lib.config_at_seed(base, seeds[0])
       for name, value in cell:
-        _override(config, name, value)
+        override(config, name, value)
       if len(seeds) > 1:
         if 'num_seeds' not in config:
           raise ConfigError(f'{config.algorithm} has no members (num_seeds): '
@@ -182,6 +184,10 @@ def worker_environment() -> Dict[str, str]:
 
 
 def _pending(trials: Sequence[Trial]) -> List[Trial]:
+  """The trials without results; a finished trial of another config is refused (a
+  WorkdirError naming the change), so a study never reports a run it would not train."""
+  for trial in trials:
+    workdir_lib.check_unchanged_if_finished(trial.workdir, trial.config, run_lib.RESULTS_FILE)
   pending = [t for t in trials if study_common.finished(t.workdir) is None]
   logging.info('%d of %d trials finished; running %d', len(trials) - len(pending),
                len(trials), len(pending))

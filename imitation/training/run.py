@@ -232,17 +232,18 @@ class Run:
     return path
 
   def export_policy(self, learner: Learner, state: Any, action_size: int, algorithm: str,
-                    member: Optional[members_lib.Member] = None) -> None:
-    """workdir/policy (policy/<label> for a `member` of a stacked state): what
-    `checkpoint.load_policy` needs to act elsewhere (every process takes part in saving
-    the params, as orbax asks; process 0 writes the JSON)."""
+                    member: Optional[members_lib.Member] = None,
+                    directory: str = POLICY_DIR) -> None:
+    """workdir/policy (policy/<label> for a `member` of a stacked state; `directory` in
+    place of policy/): what `checkpoint.load_policy` needs to act elsewhere (every process
+    takes part in saving the params, as orbax asks; process 0 writes the JSON)."""
     (params, normalization), config, extra = state.policy_params, self.config, {}
     if member is not None:
       params = members_lib.unstack(params, member.index)
       normalization = members_lib.unstack(normalization, member.index)
       config, extra = member.config(self.config), {'seed': member.seed, **dict(member.overrides)}
     checkpoint_lib.export_policy(
-        self.path(POLICY_DIR, *([member.label] if member else [])), params, normalization,
+        self.path(directory, *([member.label] if member else [])), params, normalization,
         network_config=config.network, action_dim=action_size,
         extra={'env': self.config.env.to_dict(), 'algorithm': algorithm, **extra},
         write_config=self.is_writer,
