@@ -356,9 +356,10 @@ def _count(stats: Optional[Dict[str, float]]) -> str:
   return '-' if stats is None else f'{stats["mean"]:,.0f}'
 
 
-def _per_100(stats: Dict[str, Any]) -> str:
+def _per_100(stats: Dict[str, Any], gated: bool) -> str:
+  """Takeovers per 100 learner steps of the DAgger rollouts; '-' where no gate takes over."""
   interactions = stats['env_interactions']['mean'] if stats['env_interactions'] else 0
-  if not interactions:
+  if not interactions or not gated:
     return '-'
   return f'{100 * stats["interventions"]["mean"] / interactions:.1f}'
 
@@ -399,7 +400,7 @@ def tables(results: Dict[str, Any]) -> str:
         of_expert = point['seen']['mean'] / max(point['expert_seen']['mean'], 1e-9)
         lines.append(
             f'| {row.split("_", 1)[1]} | {point["round"]} | {_count(point["action_labels"])} | '
-            f'{_count(point["interventions"])} | {_per_100(point)} | '
+            f'{_count(point["interventions"])} | {_per_100(point, row != "dagger_classic")} | '
             f'{_interval(point["seen"])} | {of_expert:.0%} | {_interval(point["novel"])} |')
   lines += ['', '## Compounding error: per-step accuracy against episode success', '',
             f'| approach | accuracy (within {protocol["action_tolerance"]:g}) | accuracy '
