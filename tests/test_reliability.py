@@ -157,8 +157,8 @@ BAD_COMMAND_LINES = [
     (['--config=configs/nope.py', '--workdir=w'],
      "cannot load --config=configs/nope.py: [Errno 2] No such file or directory: 'configs/nope.py'"),
     (['--config=configs/bc.py:nope', '--workdir=w'],
-     "unknown task or preset 'nope' (tasks: drive, grasp, grasp_multimodal, obstacle, push, "
-     'reach, reach_multi, suite, tabletop; presets: grasp_mixture, grasp_mse, '
+     "unknown task or preset 'nope' (tasks: drive, grasp, grasp_multimodal, obstacle, pick_place, "
+     'push, reach, reach_multi, suite, tabletop; presets: grasp_mixture, grasp_mse, '
      'obstacle_diffusion, obstacle_flow, obstacle_mixture, obstacle_mse, offline, push_image, '
      'reach_discrete, reach_image, reach_multi_task)'),
     (['--config=configs/bc.py:reach,nope=3', '--workdir=w'], "unknown config arg 'nope'"),
