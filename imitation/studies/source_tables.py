@@ -323,7 +323,9 @@ def run_study(config: ml_collections.ConfigDict, workdir: str) -> Dict[str, Any]
                        for t in row_trials]
         per_seed[row][seed] = seed_figures(evaluations, results)
 
-  expert = next(iter(per_seed.values()))
+  # The expert on the family's episodes (a row of one policy for all tasks, where there is one).
+  expert = next((f for row, f in per_seed.items() if row != 'single_task'),
+                next(iter(per_seed.values())))
   rows = {'expert': {'seen': _spread_of(expert, 'expert_seen', 'success_rate'),
                      'novel': _spread_of(expert, 'expert_novel', 'success_rate')}}
   rows.update({row: row_summary(figures) for row, figures in per_seed.items()})
