@@ -274,7 +274,7 @@ def seed_figures(evaluations: List[Dict[str, Any]], results: List[Dict[str, Any]
   return figures
 
 
-def _spread_of(per_seed: Dict[int, Dict[str, Any]], name: str, key: str = None):
+def _spread_of(per_seed: Dict[int, Dict[str, Any]], name: str, key: Optional[str] = None):
   values = [f[name] if key is None else (f[name] or {}).get(key) for f in per_seed.values()]
   if any(v is None for v in values):
     return None
