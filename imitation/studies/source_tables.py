@@ -164,10 +164,15 @@ def wilson_interval(successes: int, episodes: int) -> Tuple[float, float]:
   return float(interval.low), float(interval.high)
 
 
-def _rate(success: np.ndarray) -> Dict[str, Any]:
-  successes, episodes = int(np.sum(success > 0)), int(len(success))
+def _rate(successes: int, episodes: int) -> Dict[str, Any]:
+  """A success rate with its counts and Wilson interval."""
   return {'successes': successes, 'episodes': episodes, 'success_rate': successes / episodes,
           'wilson95': wilson_interval(successes, episodes)}
+
+
+def _episode_rate(trajectory: rollout_lib.Trajectory) -> Dict[str, Any]:
+  success = np.asarray(rollout_lib.episode_statistics(trajectory)['success'])
+  return _rate(int(np.sum(success > 0)), int(len(success)))
 
 
 class PolicyEvaluator:
@@ -203,9 +208,8 @@ class PolicyEvaluator:
         continue
       learner = jax.device_get(rollout(params, self._reset_keys, self._rng, 0.0))
       expert = jax.device_get(rollout(params, self._reset_keys, self._rng, 1.0))
-      figures[setting] = _rate(np.asarray(rollout_lib.episode_statistics(learner)['success']))
-      figures[f'expert_{setting}'] = _rate(
-          np.asarray(rollout_lib.episode_statistics(expert)['success']))
+      figures[setting] = _episode_rate(learner)
+      figures[f'expert_{setting}'] = _episode_rate(expert)
       if setting == 'seen':
         mask = np.asarray(rollout_lib.episode_mask(expert.done)) > 0
         error = np.abs(np.asarray(expert.learner_action) - np.asarray(expert.expert_action))
@@ -241,9 +245,7 @@ def _pooled(evaluations: List[Dict[str, Any]], setting: str) -> Optional[Dict[st
   parts = [e[setting] for e in evaluations if setting in e]
   if not parts:
     return None
-  successes, episodes = sum(p['successes'] for p in parts), sum(p['episodes'] for p in parts)
-  return {'successes': successes, 'episodes': episodes, 'success_rate': successes / episodes,
-          'wilson95': wilson_interval(successes, episodes)}
+  return _rate(sum(p['successes'] for p in parts), sum(p['episodes'] for p in parts))
 
 
 def seed_figures(evaluations: List[Dict[str, Any]], results: List[Dict[str, Any]],
@@ -253,10 +255,8 @@ def seed_figures(evaluations: List[Dict[str, Any]], results: List[Dict[str, Any]
   figures = {setting: _pooled(evaluations, setting)
              for setting in ('seen', 'novel', 'expert_seen', 'expert_novel')}
   steps = sum(e['expert_state_steps'] for e in evaluations)
-  figures['action_accuracy'] = sum(e['action_accuracy'] * e['expert_state_steps']
-                                   for e in evaluations) / steps
-  figures['action_accuracy_half_tolerance'] = sum(
-      e['action_accuracy_half_tolerance'] * e['expert_state_steps'] for e in evaluations) / steps
+  for name in ('action_accuracy', 'action_accuracy_half_tolerance'):  # over all their steps
+    figures[name] = sum(e[name] * e['expert_state_steps'] for e in evaluations) / steps
   figures['num_demos'] = sum(r['num_demos'] for r in results)
   if round_record is not None:
     figures.update(action_labels=round_record['total_expert_labels'],
